@@ -1,0 +1,251 @@
+"""The transactional outbox: events ride in the owning document, a relay publishes them.
+
+A state change and the events it causes are stored in one single-document write
+(`outbox.<event id>` sub-documents plus `outbox_pending: true`), which MongoDB and
+FerretDB both make atomic. The relay publishes each event to Kafka and only then removes
+it from the document, so a crash in between re-publishes (consumers dedup by `ce_id`)
+and never loses. Only equality filters are used, which FerretDB pushes down to its backend.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import Binary
+from faststream.kafka import KafkaBroker
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+
+from helpdesk.core.kafka import PROTOBUF_CONTENT_TYPE, CloudEvent, current_traceparent
+from helpdesk.core.logging import get_logger
+from helpdesk.core.metrics import OUTBOX_LAG_SECONDS, OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
+
+log = get_logger(__name__)
+
+Document = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """One event waiting in its document to be published."""
+
+    cloud_event: CloudEvent
+    topic: str
+    key: str
+    payload: bytes
+    # Orders the events of one document (e.g. the document's version when it was made).
+    sequence: int
+    traceparent: str = ""
+
+    @staticmethod
+    def new(
+        *, event_type: str, source: str, topic: str, key: str, payload: bytes, sequence: int
+    ) -> "OutboxEvent":
+        """An event stamped with a fresh id, the current time and the current trace."""
+        return OutboxEvent(
+            cloud_event=CloudEvent.new(event_type, source, subject=key),
+            topic=topic,
+            key=key,
+            payload=payload,
+            sequence=sequence,
+            traceparent=current_traceparent(),
+        )
+
+    def to_document(self) -> Document:
+        ce = self.cloud_event
+        return {
+            "id": ce.id,
+            "type": ce.type,
+            "source": ce.source,
+            "subject": ce.subject,
+            "time": ce.time,
+            "topic": self.topic,
+            "key": self.key,
+            "payload": Binary(self.payload),
+            "sequence": self.sequence,
+            "traceparent": self.traceparent,
+        }
+
+    @staticmethod
+    def from_document(doc: Mapping[str, Any]) -> "OutboxEvent":
+        time: datetime = doc["time"]
+        if time.tzinfo is None:
+            time = time.replace(tzinfo=UTC)
+        return OutboxEvent(
+            cloud_event=CloudEvent(
+                id=doc["id"],
+                type=doc["type"],
+                source=doc["source"],
+                time=time,
+                subject=doc.get("subject", ""),
+            ),
+            topic=doc["topic"],
+            key=doc["key"],
+            payload=bytes(doc["payload"]),
+            sequence=int(doc["sequence"]),
+            traceparent=doc.get("traceparent", ""),
+        )
+
+
+def outbox_fields(events: Iterable[OutboxEvent]) -> Document:
+    """The fields to `$set` (or put in an inserted document) that enqueue these events."""
+    fields: Document = {f"outbox.{e.cloud_event.id}": e.to_document() for e in events}
+    if fields:
+        fields["outbox_pending"] = True
+    return fields
+
+
+def pending_events(doc: Mapping[str, Any]) -> list[OutboxEvent]:
+    """The events still waiting in a document, oldest first."""
+    outbox: Mapping[str, Any] = doc.get("outbox") or {}
+    events = [OutboxEvent.from_document(e) for e in outbox.values()]
+    return sorted(events, key=lambda e: (e.sequence, e.cloud_event.time))
+
+
+class OutboxRelay:
+    """Publishes the outbox events of one collection and clears them once Kafka has them.
+
+    Writers call `publish_soon(doc_id)` right after their write, so events normally leave
+    within milliseconds; a periodic sweep picks up whatever a crash left behind.
+    """
+
+    def __init__(
+        self,
+        collection: AsyncCollection[Document],
+        broker: KafkaBroker,
+        *,
+        poll_interval: float = 1.0,
+        batch_size: int = 200,
+    ) -> None:
+        self._collection = collection
+        self._broker = broker
+        self._poll_interval = poll_interval
+        self._batch_size = batch_size
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    def publish_soon(self, doc_id: Any) -> None:
+        self._queue.put_nowait(doc_id)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Publishes what was queued, then stops."""
+        self._stopping.set()
+        if self._task:
+            self._queue.put_nowait(None)  # wake the loop
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            ids = await self._next_batch()
+            try:
+                if ids:
+                    await self.relay(ids)
+                else:
+                    await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Kafka or MongoDB away: the events stay in their documents for the next try.
+                OUTBOX_PUBLISH_FAILURES.inc()
+                log.exception("outbox_relay_failed")
+                await asyncio.sleep(self._poll_interval)
+            if self._stopping.is_set() and self._queue.empty():
+                return
+
+    async def _next_batch(self) -> list[Any]:
+        """Ids queued by writers, or none after the poll interval (time to sweep)."""
+        try:
+            first = await asyncio.wait_for(self._queue.get(), timeout=self._poll_interval)
+        except TimeoutError:
+            return []
+        ids = [first] if first is not None else []
+        while len(ids) < self._batch_size and not self._queue.empty():
+            doc_id = self._queue.get_nowait()
+            if doc_id is not None:
+                ids.append(doc_id)
+        return list(dict.fromkeys(ids))
+
+    async def sweep(self) -> int:
+        """Publishes every pending outbox in the collection; returns how many events."""
+        published = 0
+        while not self._stopping.is_set():
+            docs = await self._collection.find(
+                {"outbox_pending": True}, {"outbox": 1}, limit=self._batch_size
+            ).to_list()
+            if not docs:
+                break
+            published += await self._publish_documents(docs)
+            if len(docs) < self._batch_size:
+                break
+        return published
+
+    async def relay(self, doc_ids: list[Any]) -> int:
+        docs = await asyncio.gather(
+            *(
+                self._collection.find_one({"_id": i, "outbox_pending": True}, {"outbox": 1})
+                for i in doc_ids
+            )
+        )
+        return await self._publish_documents([d for d in docs if d is not None])
+
+    async def _publish_documents(self, docs: list[Document]) -> int:
+        # Documents in parallel (aiokafka batches them); events of one document in order.
+        counts = await asyncio.gather(*(self._publish_document(d) for d in docs))
+        done = [(d["_id"], ids) for d, ids in zip(docs, counts, strict=True) if ids]
+        if done:
+            await self._collection.bulk_write(
+                [
+                    UpdateOne({"_id": doc_id}, {"$unset": {f"outbox.{i}": "" for i in ids}})
+                    for doc_id, ids in done
+                ],
+                ordered=False,
+            )
+            # Cleared only where nothing new arrived meanwhile (equality on the empty outbox).
+            await self._collection.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": doc_id, "outbox": {}, "outbox_pending": True},
+                        {"$set": {"outbox_pending": False}},
+                    )
+                    for doc_id, _ in done
+                ],
+                ordered=False,
+            )
+        return sum(len(ids) for ids in counts)
+
+    async def _publish_document(self, doc: Document) -> list[str]:
+        published: list[str] = []
+        for event in pending_events(doc):
+            await publish_event(self._broker, event)
+            published.append(event.cloud_event.id)
+        return published
+
+
+async def publish_event(broker: KafkaBroker, event: OutboxEvent) -> None:
+    """Publishes one event, continuing the trace it was made in."""
+    parent = propagate.extract({"traceparent": event.traceparent}) if event.traceparent else None
+    token = otel_context.attach(parent) if parent is not None else None
+    try:
+        await broker.publish(
+            event.payload,
+            topic=event.topic,
+            key=event.key.encode(),
+            headers=event.cloud_event.headers(PROTOBUF_CONTENT_TYPE),
+            correlation_id=event.cloud_event.id,
+        )
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+    OUTBOX_PUBLISHED.labels(event.topic, event.cloud_event.type).inc()
+    lag = (datetime.now(UTC) - event.cloud_event.time).total_seconds()
+    OUTBOX_LAG_SECONDS.observe(max(lag, 0.0))

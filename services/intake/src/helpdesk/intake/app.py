@@ -1,0 +1,85 @@
+"""Wiring of the intake service: settings, store, Kafka, gRPC, and an orderly stop."""
+
+import asyncio
+
+from faststream.kafka import KafkaBroker
+
+from helpdesk.api.tickets.v1 import tickets_pb2, tickets_pb2_grpc
+from helpdesk.core.grpc_server import GrpcServer, wait_for_shutdown
+from helpdesk.core.kafka import (
+    INTAKE_REQUESTS_TOPIC,
+    TICKET_EVENTS_TOPIC,
+    create_broker,
+    dead_letter_topic,
+    ensure_topics,
+)
+from helpdesk.core.logging import configure_logging, get_logger
+from helpdesk.core.mongo import create_mongo_client, ping
+from helpdesk.core.outbox import OutboxRelay
+from helpdesk.core.settings import load_settings
+from helpdesk.core.telemetry import setup_tracing, shutdown_tracing, start_metrics_server
+from helpdesk.intake.commands import TicketCommands
+from helpdesk.intake.events import register_intake_subscriber
+from helpdesk.intake.grpc_api import TicketService
+from helpdesk.intake.settings import IntakeSettings
+from helpdesk.intake.store import TicketStore
+
+SERVICE = "intake"
+log = get_logger(__name__)
+
+
+async def _kafka_ping(broker: KafkaBroker) -> None:
+    if not await broker.ping(timeout=3.0):
+        raise ConnectionError("Kafka did not answer")
+
+
+async def main() -> None:
+    settings = load_settings(IntakeSettings)
+    configure_logging(SERVICE, settings.log_level, settings.log_format)
+    tracer_provider = setup_tracing(SERVICE)
+    start_metrics_server(settings.metrics_port)
+
+    mongo = create_mongo_client(settings.mongodb_uri, SERVICE)
+    store = TicketStore(mongo[settings.database_name(SERVICE)])
+    await store.create_indexes()
+
+    await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        [
+            INTAKE_REQUESTS_TOPIC,
+            TICKET_EVENTS_TOPIC,
+            dead_letter_topic(settings.intake_consumer_group),
+        ],
+    )
+    broker = create_broker(settings.kafka_bootstrap_servers, SERVICE)
+    relay = OutboxRelay(store.tickets, broker, poll_interval=settings.outbox_poll_interval_seconds)
+    commands = TicketCommands(
+        store,
+        relay,
+        number_prefix=settings.ticket_number_prefix,
+        crash_after_store=settings.fault_crash_after_store,
+    )
+    register_intake_subscriber(broker, commands, group=settings.intake_consumer_group)
+    await broker.start()
+    relay.start()
+
+    server = GrpcServer(
+        host=settings.grpc_host,
+        port=settings.grpc_port,
+        service_names=[tickets_pb2.DESCRIPTOR.services_by_name["TicketService"].full_name],
+        health_checks={"mongodb": lambda: ping(mongo), "kafka": lambda: _kafka_ping(broker)},
+        health_check_interval=settings.health_check_interval_seconds,
+    )
+    tickets_pb2_grpc.add_TicketServiceServicer_to_server(TicketService(commands), server.server)
+    await server.start()
+    log.info("intake_ready", grpc_port=server.port)
+
+    await wait_for_shutdown()
+    # Stop taking work, let what is in flight finish, publish what it stored, then close.
+    await server.stop(settings.shutdown_grace_seconds)
+    await asyncio.gather(*(subscriber.stop() for subscriber in broker.subscribers))
+    await relay.stop()
+    await broker.stop()
+    await mongo.close()
+    shutdown_tracing(tracer_provider)
+    log.info("intake_stopped")

@@ -1,0 +1,378 @@
+"""Intake's pure rules: what a valid new ticket is, its defaults, its number, its first form.
+
+No I/O here: the edges turn gRPC, HTTP and Kafka input into a `TicketDraft`, and this
+module decides.
+"""
+
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from helpdesk.core.errors import FieldViolation, InvalidArgument
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class Category(StrEnum):
+    INCIDENT = "incident"
+    QUESTION = "question"
+    SERVICE_REQUEST = "service_request"
+    FEEDBACK = "feedback"
+
+
+class Channel(StrEnum):
+    API = "api"
+    WEB = "web"
+    EMAIL = "email"
+    CHAT = "chat"
+    EVENT = "event"
+    MONITORING = "monitoring"
+
+
+class Status(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    ON_HOLD = "on_hold"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+MAX_REQUEST_ID = 128
+MAX_SUBJECT = 200
+MAX_DESCRIPTION = 20_000
+MAX_NAME = 200
+MAX_EMAIL = 254
+MAX_TAGS = 20
+MAX_TAG = 50
+MAX_CUSTOM_FIELDS = 50
+MAX_CUSTOM_VALUE = 1_000
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_TAG = re.compile(r"^[\w\-.:/]+$")
+_CUSTOM_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NUMBER = re.compile(r"^([A-Z][A-Z0-9]*)-(\d+)$")
+
+
+@dataclass(frozen=True)
+class Requester:
+    email: str
+    name: str = ""
+    organization: str = ""
+    language: str = ""
+
+
+@dataclass(frozen=True)
+class TicketDraft:
+    """A request to open a ticket as a channel received it: unchecked strings."""
+
+    subject: str = ""
+    description: str = ""
+    requester_email: str = ""
+    requester_name: str = ""
+    requester_organization: str = ""
+    requester_language: str = ""
+    priority: str = ""
+    category: str = ""
+    channel: str = ""
+    tags: tuple[str, ...] = ()
+    custom_fields: dict[str, str] = field(default_factory=dict)
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    """A request that passed validation, with defaults applied."""
+
+    subject: str
+    description: str
+    requester: Requester
+    priority: Priority
+    category: Category
+    channel: Channel
+    tags: tuple[str, ...]
+    custom_fields: dict[str, str]
+    # Empty when the client gave none: then every call opens a new ticket.
+    request_id: str
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _enum_value(
+    enum: type[E], raw: str, default: E, name: str, problems: list[FieldViolation]
+) -> E:
+    value = raw.strip().lower()
+    if not value:
+        return default
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(e.value for e in enum)
+        problems.append(FieldViolation(name, f"must be one of {allowed}; got {raw!r}"))
+        return default
+
+
+def _text(
+    raw: str, name: str, limit: int, problems: list[FieldViolation], *, required: bool
+) -> str:
+    value = raw.strip()
+    if required and not value:
+        problems.append(FieldViolation(name, "is required"))
+    elif len(value) > limit:
+        problems.append(
+            FieldViolation(name, f"must be at most {limit} characters; got {len(value)}")
+        )
+    elif _CONTROL.search(value):
+        problems.append(FieldViolation(name, "must not contain control characters"))
+    return value
+
+
+def validate_new_ticket(draft: TicketDraft, default_channel: Channel = Channel.API) -> NewTicket:
+    """Checks every field at once; raises InvalidArgument naming each bad one."""
+    problems: list[FieldViolation] = []
+    subject = " ".join(
+        _text(draft.subject, "subject", MAX_SUBJECT, problems, required=True).split()
+    )
+    description = _text(draft.description, "description", MAX_DESCRIPTION, problems, required=True)
+
+    email = draft.requester_email.strip().lower()
+    if not email:
+        problems.append(FieldViolation("requester.email", "is required"))
+    elif len(email) > MAX_EMAIL or not _EMAIL.match(email):
+        problems.append(
+            FieldViolation(
+                "requester.email", f"is not an e-mail address: {draft.requester_email!r}"
+            )
+        )
+    name = _text(draft.requester_name, "requester.name", MAX_NAME, problems, required=False)
+    organization = _text(
+        draft.requester_organization, "requester.organization", MAX_NAME, problems, required=False
+    )
+    language = draft.requester_language.strip()
+    if language and not _LANGUAGE.match(language):
+        problems.append(
+            FieldViolation(
+                "requester.language", f"must be a language tag like 'en' or 'ru'; got {language!r}"
+            )
+        )
+
+    priority = _enum_value(Priority, draft.priority, Priority.NORMAL, "priority", problems)
+    category = _enum_value(Category, draft.category, Category.QUESTION, "category", problems)
+    channel = _enum_value(Channel, draft.channel, default_channel, "channel", problems)
+
+    tags: list[str] = []
+    if len(draft.tags) > MAX_TAGS:
+        problems.append(FieldViolation("tags", f"at most {MAX_TAGS} tags; got {len(draft.tags)}"))
+    for i, raw_tag in enumerate(draft.tags[:MAX_TAGS]):
+        tag = raw_tag.strip().lower()
+        if not tag or len(tag) > MAX_TAG or not _TAG.match(tag):
+            problems.append(
+                FieldViolation(
+                    f"tags[{i}]",
+                    f"must be 1-{MAX_TAG} letters, digits or - _ . : /; got {raw_tag!r}",
+                )
+            )
+        elif tag not in tags:
+            tags.append(tag)
+
+    if len(draft.custom_fields) > MAX_CUSTOM_FIELDS:
+        problems.append(
+            FieldViolation(
+                "custom_fields",
+                f"at most {MAX_CUSTOM_FIELDS} fields; got {len(draft.custom_fields)}",
+            )
+        )
+    for key, value in draft.custom_fields.items():
+        if not _CUSTOM_KEY.match(key):
+            problems.append(
+                FieldViolation(
+                    f"custom_fields.{key}",
+                    "name must start with a lowercase letter and use a-z, 0-9, _ (at most 64)",
+                )
+            )
+        elif len(value) > MAX_CUSTOM_VALUE:
+            problems.append(
+                FieldViolation(
+                    f"custom_fields.{key}", f"must be at most {MAX_CUSTOM_VALUE} characters"
+                )
+            )
+
+    request_id = draft.request_id.strip()
+    if len(request_id) > MAX_REQUEST_ID:
+        problems.append(
+            FieldViolation("request_id", f"must be at most {MAX_REQUEST_ID} characters")
+        )
+    elif _CONTROL.search(request_id):
+        problems.append(FieldViolation("request_id", "must not contain control characters"))
+
+    if problems:
+        raise InvalidArgument(problems)
+    return NewTicket(
+        subject=subject,
+        description=description,
+        requester=Requester(email=email, name=name, organization=organization, language=language),
+        priority=priority,
+        category=category,
+        channel=channel,
+        tags=tuple(tags),
+        custom_fields=dict(draft.custom_fields),
+        request_id=request_id,
+    )
+
+
+def format_number(prefix: str, sequence: int) -> str:
+    """The human-readable number of the n-th ticket, e.g. HD-1042."""
+    return f"{prefix}-{sequence}"
+
+
+def parse_number(text: str) -> tuple[str, int] | None:
+    """("HD", 1042) for "HD-1042" (any case), None for anything that is not a number."""
+    match = _NUMBER.match(text.strip().upper())
+    return (match.group(1), int(match.group(2))) if match else None
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A ticket as intake keeps it."""
+
+    id: str
+    number: str
+    sequence: int
+    request_id: str
+    subject: str
+    description: str
+    requester: Requester
+    priority: Priority
+    category: Category
+    channel: Channel
+    status: Status
+    tags: tuple[str, ...]
+    custom_fields: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+def open_ticket(
+    new: NewTicket, *, ticket_id: str, number: str, sequence: int, request_id: str, now: datetime
+) -> Ticket:
+    """The first form of a ticket: status new, version 1."""
+    return Ticket(
+        id=ticket_id,
+        number=number,
+        sequence=sequence,
+        request_id=request_id,
+        subject=new.subject,
+        description=new.description,
+        requester=new.requester,
+        priority=new.priority,
+        category=new.category,
+        channel=new.channel,
+        status=Status.NEW,
+        tags=new.tags,
+        custom_fields=new.custom_fields,
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+
+
+MAX_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 50
+
+
+def page_size(requested: int) -> int:
+    """The page size to use; refuses negative or too-large sizes."""
+    if requested < 0 or requested > MAX_PAGE_SIZE:
+        raise InvalidArgument(
+            [FieldViolation("page_size", f"must be between 0 and {MAX_PAGE_SIZE}; got {requested}")]
+        )
+    return requested or DEFAULT_PAGE_SIZE
+
+
+def draft_from_json(data: Any) -> TicketDraft:
+    """A draft from the intake topic's JSON object; wrong shapes are refused by field."""
+    if not isinstance(data, dict):
+        raise InvalidArgument([FieldViolation("$", "must be a JSON object")])
+    problems: list[FieldViolation] = []
+
+    def text(obj: dict[str, Any], key: str, path: str) -> str:
+        value = obj.get(key, "")
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            problems.append(FieldViolation(path, f"must be a string; got {type(value).__name__}"))
+            return ""
+        return value
+
+    requester = data.get("requester", {})
+    if not isinstance(requester, dict):
+        problems.append(
+            FieldViolation(
+                "requester", "must be an object with email, name, organization, language"
+            )
+        )
+        requester = {}
+    tags = data.get("tags", []) or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        problems.append(FieldViolation("tags", "must be a list of strings"))
+        tags = []
+    custom = data.get("custom_fields", {}) or {}
+    if not isinstance(custom, dict) or not all(isinstance(v, str) for v in custom.values()):
+        problems.append(FieldViolation("custom_fields", "must be an object of string values"))
+        custom = {}
+    draft = TicketDraft(
+        request_id=text(data, "request_id", "request_id"),
+        subject=text(data, "subject", "subject"),
+        description=text(data, "description", "description"),
+        requester_email=text(requester, "email", "requester.email"),
+        requester_name=text(requester, "name", "requester.name"),
+        requester_organization=text(requester, "organization", "requester.organization"),
+        requester_language=text(requester, "language", "requester.language"),
+        priority=text(data, "priority", "priority"),
+        category=text(data, "category", "category"),
+        channel=text(data, "channel", "channel"),
+        tags=tuple(tags),
+        custom_fields={str(k): v for k, v in custom.items()},
+    )
+    if problems:
+        raise InvalidArgument(problems)
+    return draft
+
+
+def encode_page_token(before_sequence: int, status: str) -> str:
+    """An opaque token that continues a listing after the given ticket, for the same filter."""
+    raw = json.dumps({"before": before_sequence, "status": status}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str, status: str) -> int | None:
+    """The sequence to continue before, None for the first page; refuses foreign tokens."""
+    if not token:
+        return None
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        before = int(data["before"])
+        token_status = str(data["status"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise InvalidArgument(
+            [FieldViolation("page_token", "is not a token from this listing")]
+        ) from error
+    if token_status != status:
+        raise InvalidArgument(
+            [FieldViolation("page_token", "belongs to a listing with another status filter")]
+        )
+    return before

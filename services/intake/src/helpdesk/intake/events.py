@@ -1,0 +1,120 @@
+"""Kafka edge of intake: tickets requested by other systems on the intake topic.
+
+Each message becomes a ticket exactly once (its request id, or its topic/partition/offset,
+is the idempotency key). A message that can never become a ticket goes to the dead-letter
+topic with the reason in its headers and the partition moves on; a passing outage
+(MongoDB away) leaves the message uncommitted and it is read again.
+"""
+
+import asyncio
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+from google.protobuf.message import DecodeError
+from pymongo.errors import PyMongoError
+
+from helpdesk.api.tickets.v1 import tickets_pb2
+from helpdesk.core.errors import InvalidArgument
+from helpdesk.core.kafka import INTAKE_REQUESTS_TOPIC, PROTOBUF_CONTENT_TYPE, dead_letter_topic
+from helpdesk.core.logging import get_logger
+from helpdesk.core.metrics import DEAD_LETTERS
+from helpdesk.intake.commands import TicketCommands
+from helpdesk.intake.domain import Channel, TicketDraft, draft_from_json
+from helpdesk.intake.mapping import draft_from_proto
+from helpdesk.intake.metrics import INTAKE_MESSAGES
+
+log = get_logger(__name__)
+
+# Wait before a message is read again after a passing outage, so it does not spin.
+RETRY_DELAY_SECONDS = 1.0
+
+
+class Unprocessable(Exception):
+    """The message can never become a ticket; the text says why."""
+
+
+def parse_request(body: bytes, content_type: str) -> TicketDraft:
+    """The draft a message carries: JSON (the default) or a protobuf CreateTicketRequest."""
+    if content_type.startswith(PROTOBUF_CONTENT_TYPE) or content_type == "application/protobuf":
+        try:
+            return draft_from_proto(tickets_pb2.CreateTicketRequest.FromString(body))
+        except DecodeError as error:
+            raise Unprocessable(f"malformed protobuf CreateTicketRequest: {error}") from error
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise Unprocessable(f"body is not UTF-8: {error}") from error
+    except json.JSONDecodeError as error:
+        raise Unprocessable(f"malformed JSON: {error}") from error
+    return draft_from_json(data)
+
+
+def register_intake_subscriber(
+    broker: KafkaBroker, commands: TicketCommands, *, group: str
+) -> None:
+    dlq_topic = dead_letter_topic(group)
+
+    @broker.subscriber(
+        INTAKE_REQUESTS_TOPIC,
+        group_id=group,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_ticket_requested(message: KafkaMessage) -> None:
+        record = message.raw_message
+        assert not isinstance(record, tuple)  # not a batch subscriber
+        position = f"{record.topic}:{record.partition}:{record.offset}"
+        headers = {k: v.decode("utf-8", "replace") for k, v in (record.headers or ())}
+        try:
+            draft = parse_request(message.body, headers.get("content-type", ""))
+            if not draft.request_id:
+                draft = replace(draft, request_id=f"kafka:{position}")
+            ticket = await commands.create(draft, default_channel=Channel.EVENT)
+        except (Unprocessable, InvalidArgument) as error:
+            await _dead_letter(broker, dlq_topic, message, headers, group, str(error), "invalid")
+            return
+        except PyMongoError:
+            log.warning("intake_message_retry", position=position, exc_info=True)
+            await asyncio.sleep(RETRY_DELAY_SECONDS)
+            raise  # nack: the message is read again
+        except Exception as error:
+            log.exception("intake_message_failed", position=position)
+            await _dead_letter(broker, dlq_topic, message, headers, group, repr(error), "error")
+            return
+        INTAKE_MESSAGES.labels("created").inc()
+        log.debug("intake_message_done", position=position, ticket=ticket.number)
+
+
+async def _dead_letter(
+    broker: KafkaBroker,
+    dlq_topic: str,
+    message: KafkaMessage,
+    headers: dict[str, str],
+    group: str,
+    reason: str,
+    kind: str,
+) -> None:
+    """Parks a message with why it failed; if this publish fails, the message is read again."""
+    record = message.raw_message
+    assert not isinstance(record, tuple)
+    await broker.publish(
+        message.body,
+        topic=dlq_topic,
+        key=record.key,
+        headers={
+            **headers,
+            "x-dlq-reason": reason[:2000],
+            "x-dlq-source-topic": record.topic,
+            "x-dlq-source-partition": str(record.partition),
+            "x-dlq-source-offset": str(record.offset),
+            "x-dlq-consumer-group": group,
+            "x-dlq-failed-at": datetime.now(UTC).isoformat(),
+        },
+    )
+    DEAD_LETTERS.labels(record.topic, kind).inc()
+    INTAKE_MESSAGES.labels("dead_letter").inc()
+    log.warning("intake_message_dead_lettered", topic=dlq_topic, reason=reason)

@@ -1,0 +1,46 @@
+"""TicketService over gRPC: protobuf in, commands, protobuf out. Refusals are mapped to
+status codes by the shared interceptor."""
+
+from typing import Any
+
+import grpc
+
+from helpdesk.api.tickets.v1 import tickets_pb2, tickets_pb2_grpc
+from helpdesk.core.errors import FieldViolation, InvalidArgument
+from helpdesk.intake.commands import TicketCommands
+from helpdesk.intake.mapping import STATUS_FROM_PROTO, draft_from_proto, ticket_to_proto
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class TicketService(tickets_pb2_grpc.TicketServiceServicer):
+    def __init__(self, commands: TicketCommands) -> None:
+        self._commands = commands
+
+    async def CreateTicket(
+        self, request: tickets_pb2.CreateTicketRequest, context: Context
+    ) -> tickets_pb2.Ticket:
+        ticket = await self._commands.create(draft_from_proto(request))
+        return ticket_to_proto(ticket)
+
+    async def GetTicket(
+        self, request: tickets_pb2.GetTicketRequest, context: Context
+    ) -> tickets_pb2.Ticket:
+        return ticket_to_proto(await self._commands.get(request.id))
+
+    async def ListTickets(
+        self, request: tickets_pb2.ListTicketsRequest, context: Context
+    ) -> tickets_pb2.ListTicketsResponse:
+        status = None
+        if request.status:
+            status = STATUS_FROM_PROTO.get(request.status)
+            if status is None:
+                raise InvalidArgument(
+                    [FieldViolation("status", f"unknown status {request.status}")]
+                )
+        tickets, next_token = await self._commands.list(
+            status=status, page_size=request.page_size, page_token=request.page_token
+        )
+        return tickets_pb2.ListTicketsResponse(
+            tickets=[ticket_to_proto(t) for t in tickets], next_page_token=next_token
+        )

@@ -1,0 +1,93 @@
+"""Intake's MongoDB repository: tickets (with their outbox) and the number counter."""
+
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from helpdesk.intake.domain import Ticket
+from helpdesk.intake.mapping import ticket_from_document, ticket_to_document
+
+Document = dict[str, Any]
+
+TICKET_COUNTER = "tickets"
+
+
+class DuplicateRequest(Exception):
+    """A ticket with this request id is already stored."""
+
+
+class TicketStore:
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self.tickets = database["tickets"]
+        self._counters = database["counters"]
+
+    async def create_indexes(self) -> None:
+        await self.tickets.create_indexes(
+            [
+                IndexModel([("number", ASCENDING)], unique=True, name="number_unique"),
+                IndexModel([("request_id", ASCENDING)], unique=True, name="request_id_unique"),
+                IndexModel([("sequence", DESCENDING)], name="sequence"),
+                IndexModel(
+                    [("status", ASCENDING), ("sequence", DESCENDING)], name="status_sequence"
+                ),
+                IndexModel([("outbox_pending", ASCENDING)], name="outbox_pending"),
+            ]
+        )
+
+    async def next_sequence(self) -> int:
+        """The next ticket number, unique across replicas (one atomic findAndModify)."""
+        counter = await self._counters.find_one_and_update(
+            {"_id": TICKET_COUNTER},
+            {"$inc": {"value": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert counter is not None  # upsert always returns the document
+        return int(counter["value"])
+
+    async def insert(self, ticket: Ticket, outbox: Document) -> None:
+        """Stores a new ticket together with its events; DuplicateRequest on a replayed request."""
+        try:
+            await self.tickets.insert_one({**ticket_to_document(ticket), **_nested(outbox)})
+        except DuplicateKeyError as error:
+            if "request_id" in str(error):
+                raise DuplicateRequest(ticket.request_id) from error
+            raise
+
+    async def by_request_id(self, request_id: str) -> Ticket | None:
+        doc = await self.tickets.find_one({"request_id": request_id}, {"outbox": 0})
+        return ticket_from_document(doc) if doc else None
+
+    async def by_id(self, ticket_id: str) -> Ticket | None:
+        doc = await self.tickets.find_one({"_id": ticket_id}, {"outbox": 0})
+        return ticket_from_document(doc) if doc else None
+
+    async def by_number(self, number: str) -> Ticket | None:
+        doc = await self.tickets.find_one({"number": number}, {"outbox": 0})
+        return ticket_from_document(doc) if doc else None
+
+    async def page(
+        self, *, status: str | None, before_sequence: int | None, limit: int
+    ) -> list[Ticket]:
+        """Newest first; `before_sequence` continues after the last ticket of a previous page."""
+        query: Document = {}
+        if status:
+            query["status"] = status
+        if before_sequence is not None:
+            query["sequence"] = {"$lt": before_sequence}
+        cursor = self.tickets.find(query, {"outbox": 0}).sort("sequence", DESCENDING).limit(limit)
+        return [ticket_from_document(doc) async for doc in cursor]
+
+
+def _nested(fields: Document) -> Document:
+    """Turns `{"outbox.<id>": event}` update paths into nested fields of an inserted document."""
+    nested: Document = {}
+    for path, value in fields.items():
+        head, _, rest = path.partition(".")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            nested[head] = value
+    return nested
