@@ -1,8 +1,10 @@
 """MongoDB access through PyMongo's async API (the successor of Motor)."""
 
+from datetime import datetime
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
 
 
 def create_mongo_client(uri: str, service: str) -> AsyncMongoClient[dict[str, Any]]:
@@ -19,3 +21,18 @@ def create_mongo_client(uri: str, service: str) -> AsyncMongoClient[dict[str, An
 async def ping(client: AsyncMongoClient[dict[str, Any]]) -> None:
     """Raises when the server does not answer."""
     await client.admin.command("ping")
+
+
+async def ensure_indexes(collection: AsyncCollection[Any], indexes: list[IndexModel]) -> None:
+    """Creates the indexes that are missing, one per command.
+
+    One command per index because FerretDB v1 drops the connection when a single
+    createIndexes command names several indexes that already exist (every restart).
+    """
+    for index in indexes:
+        await collection.create_indexes([index])
+
+
+def store_precision(moment: datetime) -> datetime:
+    """The instant as MongoDB keeps it (milliseconds), so what is returned equals what is read."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

@@ -9,19 +9,22 @@ import uuid
 from datetime import UTC, datetime
 
 from helpdesk.api.events.v1 import ticket_events_pb2
-from helpdesk.core.errors import FieldViolation, InvalidArgument, NotFound
+from helpdesk.core.errors import FieldViolation, InvalidArgument, NotFound, Unavailable
 from helpdesk.core.kafka import TICKET_EVENTS_TOPIC
 from helpdesk.core.logging import get_logger
+from helpdesk.core.mongo import store_precision
 from helpdesk.core.outbox import OutboxEvent, OutboxRelay, outbox_fields
 from helpdesk.intake import domain
 from helpdesk.intake.mapping import ticket_to_proto
 from helpdesk.intake.metrics import TICKETS_CREATED
-from helpdesk.intake.store import DuplicateRequest, TicketStore
+from helpdesk.intake.store import DuplicateKey, TicketStore
 
 log = get_logger(__name__)
 
 EVENT_SOURCE = "helpdesk/intake"
 TICKET_CREATED = "helpdesk.ticket.created.v1"
+# Tries to draw a ticket number no other replica took at the same moment.
+NUMBER_ATTEMPTS = 10
 
 
 class TicketCommands:
@@ -48,34 +51,31 @@ class TicketCommands:
             if existing:
                 return existing
         ticket_id = str(uuid.uuid4())
-        sequence = await self._store.next_sequence()
-        ticket = domain.open_ticket(
-            new,
-            ticket_id=ticket_id,
-            number=domain.format_number(self._prefix, sequence),
-            sequence=sequence,
-            # Without a client key, the ticket id is a key no retry can repeat.
-            request_id=new.request_id or f"ticket:{ticket_id}",
-            now=datetime.now(UTC),
-        )
-        created = OutboxEvent.new(
-            event_type=TICKET_CREATED,
-            source=EVENT_SOURCE,
-            topic=TICKET_EVENTS_TOPIC,
-            key=ticket.id,
-            payload=ticket_events_pb2.TicketCreated(
-                ticket=ticket_to_proto(ticket)
-            ).SerializeToString(),
-            sequence=ticket.version,
-        )
-        try:
-            await self._store.insert(ticket, outbox_fields([created]))
-        except DuplicateRequest:
-            # A concurrent retry won the race; its ticket is the one.
-            existing = await self._store.by_request_id(new.request_id)
-            if existing is None:
-                raise
-            return existing
+        request_id = new.request_id or f"ticket:{ticket_id}"
+        now = store_precision(datetime.now(UTC))
+        for _ in range(NUMBER_ATTEMPTS):
+            sequence = await self._store.next_sequence()
+            ticket = domain.open_ticket(
+                new,
+                ticket_id=ticket_id,
+                number=domain.format_number(self._prefix, sequence),
+                sequence=sequence,
+                # Without a client key, the ticket id is a key no retry can repeat.
+                request_id=request_id,
+                now=now,
+            )
+            try:
+                await self._store.insert(ticket, outbox_fields([self._created_event(ticket)]))
+                break
+            except DuplicateKey:
+                # A concurrent retry of the same request won the race: its ticket is the one.
+                existing = await self._store.by_request_id(request_id)
+                if existing:
+                    return existing
+                # Otherwise another replica took this number: draw the next one.
+                log.warning("ticket_number_taken", number=ticket.number)
+        else:
+            raise Unavailable("could not draw a free ticket number; retry the call")
         if self._crash_after_store:
             log.warning("fault_injection_crash_after_store", ticket=ticket.number)
             os.kill(os.getpid(), signal.SIGKILL)
@@ -88,6 +88,18 @@ class TicketCommands:
             channel=ticket.channel.value,
         )
         return ticket
+
+    def _created_event(self, ticket: domain.Ticket) -> OutboxEvent:
+        return OutboxEvent.new(
+            event_type=TICKET_CREATED,
+            source=EVENT_SOURCE,
+            topic=TICKET_EVENTS_TOPIC,
+            key=ticket.id,
+            payload=ticket_events_pb2.TicketCreated(
+                ticket=ticket_to_proto(ticket)
+            ).SerializeToString(),
+            sequence=ticket.version,
+        )
 
     async def get(self, id_or_number: str) -> domain.Ticket:
         key = id_or_number.strip()

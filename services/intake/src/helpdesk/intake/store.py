@@ -1,11 +1,13 @@
 """Intake's MongoDB repository: tickets (with their outbox) and the number counter."""
 
+import asyncio
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from helpdesk.core.mongo import ensure_indexes
 from helpdesk.intake.domain import Ticket
 from helpdesk.intake.mapping import ticket_from_document, ticket_to_document
 
@@ -14,17 +16,22 @@ Document = dict[str, Any]
 TICKET_COUNTER = "tickets"
 
 
-class DuplicateRequest(Exception):
-    """A ticket with this request id is already stored."""
+class DuplicateKey(Exception):
+    """Another ticket holds the same request id or number (FerretDB does not say which)."""
 
 
 class TicketStore:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self.tickets = database["tickets"]
         self._counters = database["counters"]
+        # FerretDB v1 runs concurrent findAndModify $inc on one document without isolation,
+        # so two calls can get the same value; one at a time per process avoids that, and
+        # the unique number index catches what another replica might still collide with.
+        self._sequence_lock = asyncio.Lock()
 
     async def create_indexes(self) -> None:
-        await self.tickets.create_indexes(
+        await ensure_indexes(
+            self.tickets,
             [
                 IndexModel([("number", ASCENDING)], unique=True, name="number_unique"),
                 IndexModel([("request_id", ASCENDING)], unique=True, name="request_id_unique"),
@@ -33,28 +40,27 @@ class TicketStore:
                     [("status", ASCENDING), ("sequence", DESCENDING)], name="status_sequence"
                 ),
                 IndexModel([("outbox_pending", ASCENDING)], name="outbox_pending"),
-            ]
+            ],
         )
 
     async def next_sequence(self) -> int:
         """The next ticket number, unique across replicas (one atomic findAndModify)."""
-        counter = await self._counters.find_one_and_update(
-            {"_id": TICKET_COUNTER},
-            {"$inc": {"value": 1}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
+        async with self._sequence_lock:
+            counter = await self._counters.find_one_and_update(
+                {"_id": TICKET_COUNTER},
+                {"$inc": {"value": 1}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
         assert counter is not None  # upsert always returns the document
         return int(counter["value"])
 
     async def insert(self, ticket: Ticket, outbox: Document) -> None:
-        """Stores a new ticket together with its events; DuplicateRequest on a replayed request."""
+        """Stores a new ticket together with its events in one write."""
         try:
             await self.tickets.insert_one({**ticket_to_document(ticket), **_nested(outbox)})
         except DuplicateKeyError as error:
-            if "request_id" in str(error):
-                raise DuplicateRequest(ticket.request_id) from error
-            raise
+            raise DuplicateKey(ticket.number) from error
 
     async def by_request_id(self, request_id: str) -> Ticket | None:
         doc = await self.tickets.find_one({"request_id": request_id}, {"outbox": 0})

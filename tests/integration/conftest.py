@@ -1,0 +1,230 @@
+"""Fixtures for scenarios on the real servers.
+
+Kafka and MongoDB: the ones named by HELPDESK_KAFKA_BOOTSTRAP_SERVERS and HELPDESK_MONGODB_URI
+when both are set; otherwise a private local Kafka and FerretDB started for this test session
+by deploy/local/infra.sh on their own ports and data folder, and stopped at its end.
+Services run as real processes (`python -m helpdesk.<service>`), so they can be killed.
+"""
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from pymongo import AsyncMongoClient
+
+from helpdesk.api.tickets.v1 import tickets_pb2_grpc
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "deploy" / "local" / "infra.sh"
+TEST_LOCAL_DIR = ROOT / ".local" / "test"
+TEST_KAFKA_PORT = 19092
+TEST_KAFKA_CONTROLLER_PORT = 19093
+TEST_MONGODB_PORT = 37017
+
+
+@dataclass(frozen=True)
+class Infra:
+    kafka: str
+    mongodb_uri: str
+
+
+def _reachable(host_port: str) -> bool:
+    host, _, port = host_port.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    given_kafka = os.environ.get("HELPDESK_KAFKA_BOOTSTRAP_SERVERS")
+    given_mongo = os.environ.get("HELPDESK_MONGODB_URI")
+    if given_kafka and given_mongo:
+        first_broker = given_kafka.split(",")[0]
+        if not _reachable(first_broker):
+            pytest.fail(
+                f"HELPDESK_KAFKA_BOOTSTRAP_SERVERS={given_kafka} does not answer: start Kafka "
+                "(make infra-up) or unset the variable to let the tests start their own",
+                pytrace=False,
+            )
+        yield Infra(kafka=given_kafka, mongodb_uri=given_mongo)
+        return
+
+    env = {
+        **os.environ,
+        "HELPDESK_LOCAL_DIR": str(TEST_LOCAL_DIR),
+        "HELPDESK_LOCAL_KAFKA_PORT": str(TEST_KAFKA_PORT),
+        "HELPDESK_LOCAL_KAFKA_CONTROLLER_PORT": str(TEST_KAFKA_CONTROLLER_PORT),
+        "HELPDESK_LOCAL_MONGODB_PORT": str(TEST_MONGODB_PORT),
+    }
+    # A fresh start every session: no state leaks from an earlier run.
+    subprocess.run([str(INFRA), "down"], env=env, check=False, capture_output=True)
+    shutil.rmtree(TEST_LOCAL_DIR, ignore_errors=True)
+    started = subprocess.run([str(INFRA), "up"], env=env, capture_output=True, text=True)
+    if started.returncode != 0:
+        pytest.fail(
+            "could not start the local Kafka and FerretDB for the tests "
+            f"(deploy/local/infra.sh up):\n{started.stdout}\n{started.stderr}\n"
+            "Fix the cause, or point HELPDESK_KAFKA_BOOTSTRAP_SERVERS and HELPDESK_MONGODB_URI "
+            "at running servers.",
+            pytrace=False,
+        )
+    try:
+        yield Infra(
+            kafka=f"127.0.0.1:{TEST_KAFKA_PORT}",
+            mongodb_uri=f"mongodb://127.0.0.1:{TEST_MONGODB_PORT}/",
+        )
+    finally:
+        subprocess.run([str(INFRA), "down"], env=env, check=False, capture_output=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServiceProcess:
+    """One service running as a real process."""
+
+    name: str
+    env: dict[str, str]
+    grpc_port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def start(self, **overrides: str) -> None:
+        env = {**self.env, **overrides}
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", f"helpdesk.{self.name}"], env=env, stdout=log, stderr=log
+        )
+
+    async def wait_serving(self, timeout: float = 60.0) -> None:
+        """Waits until the standard health service says SERVING."""
+        deadline = time.monotonic() + timeout
+        async with grpc.aio.insecure_channel(self.target) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while time.monotonic() < deadline:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise AssertionError(f"{self.name} exited early:\n{self.log_tail()}")
+                try:
+                    reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.aio.AioRpcError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"{self.name} not SERVING after {timeout}s:\n{self.log_tail()}")
+
+    def signal(self, sig: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+def service_env(infra: Infra, database: str, grpc_port: int, **extra: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("HELPDESK_") and not key.startswith("OTEL_")
+    }
+    env.update(
+        HELPDESK_KAFKA_BOOTSTRAP_SERVERS=infra.kafka,
+        HELPDESK_MONGODB_URI=infra.mongodb_uri,
+        HELPDESK_MONGODB_DATABASE=database,
+        HELPDESK_GRPC_HOST="127.0.0.1",
+        HELPDESK_GRPC_PORT=str(grpc_port),
+        HELPDESK_METRICS_PORT="0",
+        HELPDESK_LOG_LEVEL="info",
+        HELPDESK_HEALTH_CHECK_INTERVAL_SECONDS="1",
+        HELPDESK_OUTBOX_POLL_INTERVAL_SECONDS="0.5",
+        **extra,
+    )
+    return env
+
+
+@pytest.fixture
+def make_intake(infra: Infra, tmp_path: Path) -> Iterator[Any]:
+    """Builds intake processes on a database and consumer group of their own."""
+    started: list[ServiceProcess] = []
+
+    def build(
+        database: str | None = None, group: str | None = None, **extra: str
+    ) -> ServiceProcess:
+        port = free_port()
+        suffix = uuid.uuid4().hex[:8]
+        env = service_env(
+            infra,
+            database or f"it_intake_{suffix}",
+            port,
+            HELPDESK_INTAKE_CONSUMER_GROUP=group or f"it-intake-{suffix}",
+            **extra,
+        )
+        service = ServiceProcess("intake", env, port, tmp_path / f"intake-{port}.log")
+        started.append(service)
+        return service
+
+    yield build
+    for service in started:
+        service.stop()
+
+
+@pytest.fixture
+async def intake(make_intake: Any) -> ServiceProcess:
+    service: ServiceProcess = make_intake()
+    service.start()
+    await service.wait_serving()
+    return service
+
+
+@pytest.fixture
+async def tickets(intake: ServiceProcess) -> AsyncIterator[Any]:
+    async with grpc.aio.insecure_channel(intake.target) as channel:
+        yield tickets_pb2_grpc.TicketServiceStub(channel)
+
+
+@pytest.fixture
+async def mongo(infra: Infra) -> AsyncIterator[AsyncMongoClient[dict[str, Any]]]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
+    yield client
+    await client.close()
