@@ -177,7 +177,7 @@ def service_env(infra: Infra, database: str, grpc_port: int, **extra: str) -> di
         HELPDESK_METRICS_PORT="0",
         HELPDESK_LOG_LEVEL="info",
         HELPDESK_HEALTH_CHECK_INTERVAL_SECONDS="1",
-        HELPDESK_OUTBOX_POLL_INTERVAL_SECONDS="0.5",
+        HELPDESK_OUTBOX_SWEEP_INTERVAL_SECONDS="1",
         **extra,
     )
     return env

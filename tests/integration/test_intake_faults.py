@@ -84,9 +84,11 @@ async def test_sigterm_drains_calls_in_flight(infra: Any, make_intake: Any, mong
         created = [r for r in results if isinstance(r, tickets_pb2.Ticket)]
         refused = [r for r in results if not isinstance(r, tickets_pb2.Ticket)]
         assert finished_after_signal > 0, "some calls were in flight when SIGTERM came"
-        assert set(refused) <= {grpc.StatusCode.UNAVAILABLE}, refused
+        # Calls the server had not yet taken up when it stopped are refused whole (the
+        # client may retry them with the same request id); none fails half-way.
+        assert set(refused) <= {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}, refused
         ids = {t.id.encode() for t in created}
         records = await watcher.collect(lambda r: r.key in ids, count=len(ids), timeout=30)
     assert {r.key for r in records} == ids, "every stored ticket's event was published before exit"
     stored = await mongo[database]["tickets"].count_documents({})
-    assert stored == len(created)
+    assert stored == len(created), "a ticket was stored for a call that was not answered"

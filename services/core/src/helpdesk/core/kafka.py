@@ -89,7 +89,7 @@ class CloudEvent:
             "ce_id": self.id,
             "ce_type": self.type,
             "ce_source": self.source,
-            "ce_time": self.time.isoformat().replace("+00:00", "Z"),
+            "ce_time": self.time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             "content-type": content_type,
         }
         if self.subject:

@@ -18,7 +18,6 @@ from bson import Binary
 from faststream.kafka import KafkaBroker
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
-from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from helpdesk.core.kafka import PROTOBUF_CONTENT_TYPE, CloudEvent, current_traceparent
@@ -107,11 +106,23 @@ def pending_events(doc: Mapping[str, Any]) -> list[OutboxEvent]:
     return sorted(events, key=lambda e: (e.sequence, e.cloud_event.time))
 
 
+@dataclass(frozen=True)
+class StoredEvents:
+    """Events a writer has just stored in a document at a given version."""
+
+    doc_id: Any
+    version: int
+    events: tuple[OutboxEvent, ...]
+
+
 class OutboxRelay:
     """Publishes the outbox events of one collection and clears them once Kafka has them.
 
-    Writers call `publish_soon(doc_id)` right after their write, so events normally leave
-    within milliseconds; a periodic sweep picks up whatever a crash left behind.
+    Writers hand over what they stored (`publish_soon`), so events leave within
+    milliseconds without reading the document back; a sweep at start and then every
+    `sweep_interval` picks up whatever a crash left behind. Documents must carry a
+    `version` that every write increments: the outbox is marked empty only if the
+    document is still at the version whose events were published.
     """
 
     def __init__(
@@ -119,25 +130,25 @@ class OutboxRelay:
         collection: AsyncCollection[Document],
         broker: KafkaBroker,
         *,
-        poll_interval: float = 1.0,
+        sweep_interval: float = 5.0,
         batch_size: int = 200,
     ) -> None:
         self._collection = collection
         self._broker = broker
-        self._poll_interval = poll_interval
+        self._sweep_interval = sweep_interval
         self._batch_size = batch_size
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._queue: asyncio.Queue[StoredEvents | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
-    def publish_soon(self, doc_id: Any) -> None:
-        self._queue.put_nowait(doc_id)
+    def publish_soon(self, doc_id: Any, version: int, events: Iterable[OutboxEvent]) -> None:
+        self._queue.put_nowait(StoredEvents(doc_id, version, tuple(events)))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
-        """Publishes what was queued, then stops."""
+        """Publishes what was handed over, then stops."""
         self._stopping.set()
         if self._task:
             self._queue.put_nowait(None)  # wake the loop
@@ -145,90 +156,72 @@ class OutboxRelay:
                 await self._task
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_sweep = loop.time()  # sweep once at start: a crash may have left events behind
         while True:
-            ids = await self._next_batch()
+            batch = await self._next_batch(wait=max(0.0, next_sweep - loop.time()))
             try:
-                if ids:
-                    await self.relay(ids)
-                else:
+                if batch:
+                    await self._publish_all(batch)
+                elif not self._stopping.is_set():
                     await self.sweep()
+                    next_sweep = loop.time() + self._sweep_interval
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # Kafka or MongoDB away: the events stay in their documents for the next try.
+                # Kafka or MongoDB away: the events stay in their documents for the next sweep.
                 OUTBOX_PUBLISH_FAILURES.inc()
                 log.exception("outbox_relay_failed")
-                await asyncio.sleep(self._poll_interval)
+                await asyncio.sleep(1.0)
             if self._stopping.is_set() and self._queue.empty():
                 return
 
-    async def _next_batch(self) -> list[Any]:
-        """Ids queued by writers, or none after the poll interval (time to sweep)."""
-        try:
-            first = await asyncio.wait_for(self._queue.get(), timeout=self._poll_interval)
-        except TimeoutError:
-            return []
-        ids = [first] if first is not None else []
-        while len(ids) < self._batch_size and not self._queue.empty():
-            doc_id = self._queue.get_nowait()
-            if doc_id is not None:
-                ids.append(doc_id)
-        return list(dict.fromkeys(ids))
+    async def _next_batch(self, wait: float) -> list[StoredEvents]:
+        """What writers handed over; waits at most `wait` seconds for the first of it."""
+        items: list[StoredEvents | None] = []
+        if self._queue.empty() and wait > 0:
+            with contextlib.suppress(TimeoutError):
+                items.append(await asyncio.wait_for(self._queue.get(), timeout=wait))
+        while len(items) < self._batch_size and not self._queue.empty():
+            items.append(self._queue.get_nowait())
+        return [item for item in items if item is not None]
 
     async def sweep(self) -> int:
         """Publishes every pending outbox in the collection; returns how many events."""
         published = 0
         while not self._stopping.is_set():
             docs = await self._collection.find(
-                {"outbox_pending": True}, {"outbox": 1}, limit=self._batch_size
+                {"outbox_pending": True}, {"outbox": 1, "version": 1}, limit=self._batch_size
             ).to_list()
             if not docs:
                 break
-            published += await self._publish_documents(docs)
+            published += await self._publish_all(
+                [StoredEvents(d["_id"], int(d["version"]), tuple(pending_events(d))) for d in docs]
+            )
             if len(docs) < self._batch_size:
                 break
         return published
 
-    async def relay(self, doc_ids: list[Any]) -> int:
-        docs = await asyncio.gather(
-            *(
-                self._collection.find_one({"_id": i, "outbox_pending": True}, {"outbox": 1})
-                for i in doc_ids
-            )
-        )
-        return await self._publish_documents([d for d in docs if d is not None])
+    async def _publish_all(self, batch: list[StoredEvents]) -> int:
+        # Documents in parallel (the producer batches them); events of one document in order.
+        await asyncio.gather(*(self._publish_in_order(stored.events) for stored in batch))
+        await asyncio.gather(*(self._clear(stored) for stored in batch if stored.events))
+        return sum(len(stored.events) for stored in batch)
 
-    async def _publish_documents(self, docs: list[Document]) -> int:
-        # Documents in parallel (aiokafka batches them); events of one document in order.
-        counts = await asyncio.gather(*(self._publish_document(d) for d in docs))
-        done = [(d["_id"], ids) for d, ids in zip(docs, counts, strict=True) if ids]
-        if done:
-            await self._collection.bulk_write(
-                [
-                    UpdateOne({"_id": doc_id}, {"$unset": {f"outbox.{i}": "" for i in ids}})
-                    for doc_id, ids in done
-                ],
-                ordered=False,
-            )
-            # Cleared only where nothing new arrived meanwhile (equality on the empty outbox).
-            await self._collection.bulk_write(
-                [
-                    UpdateOne(
-                        {"_id": doc_id, "outbox": {}, "outbox_pending": True},
-                        {"$set": {"outbox_pending": False}},
-                    )
-                    for doc_id, _ in done
-                ],
-                ordered=False,
-            )
-        return sum(len(ids) for ids in counts)
-
-    async def _publish_document(self, doc: Document) -> list[str]:
-        published: list[str] = []
-        for event in pending_events(doc):
+    async def _publish_in_order(self, events: tuple[OutboxEvent, ...]) -> None:
+        for event in events:
             await publish_event(self._broker, event)
-            published.append(event.cloud_event.id)
-        return published
+
+    async def _clear(self, stored: StoredEvents) -> None:
+        """Removes published events; marks the outbox empty only if nothing was added since."""
+        published = {f"outbox.{e.cloud_event.id}": "" for e in stored.events}
+        result = await self._collection.update_one(
+            {"_id": stored.doc_id, "version": stored.version},
+            {"$unset": published, "$set": {"outbox_pending": False}},
+        )
+        if result.matched_count == 0:
+            # Changed since: newer events wait in it, and their own hand-over clears the flag.
+            await self._collection.update_one({"_id": stored.doc_id}, {"$unset": published})
 
 
 async def publish_event(broker: KafkaBroker, event: OutboxEvent) -> None:

@@ -26,8 +26,9 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     # How often dependencies are checked for the health service.
     health_check_interval_seconds: float = Field(default=5.0, gt=0)
-    # How often the outbox relay looks for events left behind (e.g. after a crash).
-    outbox_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    # How often the outbox relay looks for events left behind (e.g. after a crash); it also
+    # looks once at start. Each look reads the owning collection, so not too often.
+    outbox_sweep_interval_seconds: float = Field(default=10.0, gt=0)
 
     def database_name(self, service: str) -> str:
         return self.mongodb_database or f"helpdesk_{service}"

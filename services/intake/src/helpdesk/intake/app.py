@@ -52,7 +52,9 @@ async def main() -> None:
         ],
     )
     broker = create_broker(settings.kafka_bootstrap_servers, SERVICE)
-    relay = OutboxRelay(store.tickets, broker, poll_interval=settings.outbox_poll_interval_seconds)
+    relay = OutboxRelay(
+        store.tickets, broker, sweep_interval=settings.outbox_sweep_interval_seconds
+    )
     commands = TicketCommands(
         store,
         relay,
@@ -77,8 +79,11 @@ async def main() -> None:
     await wait_for_shutdown()
     # Stop taking work, let what is in flight finish, publish what it stored, then close.
     await server.stop(settings.shutdown_grace_seconds)
+    log.info("stopping_consumers")
     await asyncio.gather(*(subscriber.stop() for subscriber in broker.subscribers))
+    log.info("flushing_outbox")
     await relay.stop()
+    log.info("closing_clients")
     await broker.stop()
     await mongo.close()
     shutdown_tracing(tracer_provider)

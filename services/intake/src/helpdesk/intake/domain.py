@@ -7,6 +7,7 @@ module decides.
 import base64
 import json
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -57,12 +58,12 @@ MAX_TAG = 50
 MAX_CUSTOM_FIELDS = 50
 MAX_CUSTOM_VALUE = 1_000
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-_TAG = re.compile(r"^[\w\-.:/]+$")
-_CUSTOM_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_LANGUAGE = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})*", re.IGNORECASE)
+_TAG = re.compile(r"[\w\-.:/]+")
+_CUSTOM_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_NUMBER = re.compile(r"^([A-Z][A-Z0-9]*)-(\d+)$")
+_NUMBER = re.compile(r"([A-Z][A-Z0-9]*)-([0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -125,32 +126,39 @@ def _enum_value(
 
 
 def _text(
-    raw: str, name: str, limit: int, problems: list[FieldViolation], *, required: bool
+    raw: str,
+    name: str,
+    limit: int,
+    problems: list[FieldViolation],
+    *,
+    required: bool,
+    one_line: bool = False,
 ) -> str:
-    value = raw.strip()
+    """The trimmed text, or "" with a violation; `one_line` collapses runs of white space."""
+    if _CONTROL.search(raw):
+        problems.append(FieldViolation(name, "must not contain control characters"))
+        return ""
+    value = " ".join(raw.split()) if one_line else raw.strip()
     if required and not value:
         problems.append(FieldViolation(name, "is required"))
     elif len(value) > limit:
         problems.append(
             FieldViolation(name, f"must be at most {limit} characters; got {len(value)}")
         )
-    elif _CONTROL.search(value):
-        problems.append(FieldViolation(name, "must not contain control characters"))
     return value
 
 
 def validate_new_ticket(draft: TicketDraft, default_channel: Channel = Channel.API) -> NewTicket:
     """Checks every field at once; raises InvalidArgument naming each bad one."""
     problems: list[FieldViolation] = []
-    subject = " ".join(
-        _text(draft.subject, "subject", MAX_SUBJECT, problems, required=True).split()
-    )
+    # Runs of white space in a subject collapse to one space before it is measured.
+    subject = _text(draft.subject, "subject", MAX_SUBJECT, problems, required=True, one_line=True)
     description = _text(draft.description, "description", MAX_DESCRIPTION, problems, required=True)
 
     email = draft.requester_email.strip().lower()
     if not email:
         problems.append(FieldViolation("requester.email", "is required"))
-    elif len(email) > MAX_EMAIL or not _EMAIL.match(email):
+    elif len(email) > MAX_EMAIL or not _EMAIL.fullmatch(email) or _CONTROL.search(email):
         problems.append(
             FieldViolation(
                 "requester.email", f"is not an e-mail address: {draft.requester_email!r}"
@@ -161,7 +169,7 @@ def validate_new_ticket(draft: TicketDraft, default_channel: Channel = Channel.A
         draft.requester_organization, "requester.organization", MAX_NAME, problems, required=False
     )
     language = draft.requester_language.strip()
-    if language and not _LANGUAGE.match(language):
+    if language and not _LANGUAGE.fullmatch(language):
         problems.append(
             FieldViolation(
                 "requester.language", f"must be a language tag like 'en' or 'ru'; got {language!r}"
@@ -177,7 +185,7 @@ def validate_new_ticket(draft: TicketDraft, default_channel: Channel = Channel.A
         problems.append(FieldViolation("tags", f"at most {MAX_TAGS} tags; got {len(draft.tags)}"))
     for i, raw_tag in enumerate(draft.tags[:MAX_TAGS]):
         tag = raw_tag.strip().lower()
-        if not tag or len(tag) > MAX_TAG or not _TAG.match(tag):
+        if not tag or len(tag) > MAX_TAG or not _TAG.fullmatch(tag):
             problems.append(
                 FieldViolation(
                     f"tags[{i}]",
@@ -195,12 +203,16 @@ def validate_new_ticket(draft: TicketDraft, default_channel: Channel = Channel.A
             )
         )
     for key, value in draft.custom_fields.items():
-        if not _CUSTOM_KEY.match(key):
+        if not _CUSTOM_KEY.fullmatch(key):
             problems.append(
                 FieldViolation(
                     f"custom_fields.{key}",
                     "name must start with a lowercase letter and use a-z, 0-9, _ (at most 64)",
                 )
+            )
+        elif _CONTROL.search(value):
+            problems.append(
+                FieldViolation(f"custom_fields.{key}", "must not contain control characters")
             )
         elif len(value) > MAX_CUSTOM_VALUE:
             problems.append(
@@ -239,7 +251,7 @@ def format_number(prefix: str, sequence: int) -> str:
 
 def parse_number(text: str) -> tuple[str, int] | None:
     """("HD", 1042) for "HD-1042" (any case), None for anything that is not a number."""
-    match = _NUMBER.match(text.strip().upper())
+    match = _NUMBER.fullmatch(text.strip().upper())
     return (match.group(1), int(match.group(2))) if match else None
 
 
@@ -263,6 +275,15 @@ class Ticket:
     created_at: datetime
     updated_at: datetime
     version: int
+
+
+# Ticket ids derived from request ids live in their own UUID namespace.
+_TICKET_ID_NAMESPACE = uuid.UUID("6f1c7d2e-4b8a-5e0f-9a3d-2c1b0e9f8a7d")
+
+
+def ticket_id_for(request_id: str) -> str:
+    """The ticket id a request id always leads to (UUID v5), so replays find the same ticket."""
+    return str(uuid.uuid5(_TICKET_ID_NAMESPACE, request_id))
 
 
 def open_ticket(
@@ -317,20 +338,27 @@ def draft_from_json(data: Any) -> TicketDraft:
             return ""
         return value
 
-    requester = data.get("requester", {})
-    if not isinstance(requester, dict):
+    # null means absent, as for every other field; other wrong shapes are refused.
+    requester = data.get("requester")
+    if requester is None:
+        requester = {}
+    elif not isinstance(requester, dict):
         problems.append(
             FieldViolation(
                 "requester", "must be an object with email, name, organization, language"
             )
         )
         requester = {}
-    tags = data.get("tags", []) or []
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+    tags = data.get("tags")
+    if tags is None:
+        tags = []
+    elif not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         problems.append(FieldViolation("tags", "must be a list of strings"))
         tags = []
-    custom = data.get("custom_fields", {}) or {}
-    if not isinstance(custom, dict) or not all(isinstance(v, str) for v in custom.values()):
+    custom = data.get("custom_fields")
+    if custom is None:
+        custom = {}
+    elif not isinstance(custom, dict) or not all(isinstance(v, str) for v in custom.values()):
         problems.append(FieldViolation("custom_fields", "must be an object of string values"))
         custom = {}
     draft = TicketDraft(
@@ -365,9 +393,11 @@ def decode_page_token(token: str, status: str) -> int | None:
     try:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        before = int(data["before"])
-        token_status = str(data["status"])
-    except (ValueError, KeyError, TypeError) as error:
+        before = data["before"]
+        token_status = data["status"]
+        if type(before) is not int or not isinstance(token_status, str):
+            raise TypeError("wrong token field types")
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
         raise InvalidArgument(
             [FieldViolation("page_token", "is not a token from this listing")]
         ) from error

@@ -39,7 +39,8 @@ class Unprocessable(Exception):
 
 def parse_request(body: bytes, content_type: str) -> TicketDraft:
     """The draft a message carries: JSON (the default) or a protobuf CreateTicketRequest."""
-    if content_type.startswith(PROTOBUF_CONTENT_TYPE) or content_type == "application/protobuf":
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type in (PROTOBUF_CONTENT_TYPE, "application/protobuf"):
         try:
             return draft_from_proto(tickets_pb2.CreateTicketRequest.FromString(body))
         except DecodeError as error:
@@ -48,7 +49,8 @@ def parse_request(body: bytes, content_type: str) -> TicketDraft:
         data = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError as error:
         raise Unprocessable(f"body is not UTF-8: {error}") from error
-    except json.JSONDecodeError as error:
+    except (ValueError, RecursionError) as error:
+        # JSONDecodeError, and the limits of the parser (huge numbers, deep nesting).
         raise Unprocessable(f"malformed JSON: {error}") from error
     return draft_from_json(data)
 
