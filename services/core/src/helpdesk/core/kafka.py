@@ -1,6 +1,7 @@
 """Kafka plumbing: the broker every service uses, topics, CloudEvents headers."""
 
 import contextlib
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ def create_broker(bootstrap_servers: str, service: str) -> KafkaBroker:
         acks="all",
         request_timeout_ms=15_000,
         graceful_timeout=15.0,
+        # FastStream's own lines go through the service's structured logging.
+        logger=logging.getLogger(f"helpdesk.{service}.kafka"),
         middlewares=(
             KafkaTelemetryMiddleware(tracer_provider=trace.get_tracer_provider()),
             KafkaPrometheusMiddleware(registry=REGISTRY, app_name=f"helpdesk-{service}"),
