@@ -75,7 +75,8 @@ async def test_sigterm_drains_calls_in_flight(infra: Any, make_intake: Any, mong
                 return ticket
 
             calls = [asyncio.create_task(create()) for _ in range(150)]
-            await asyncio.sleep(0.15)
+            # Signal as soon as the first answer is back: the others are in flight then.
+            await asyncio.wait(calls, return_when=asyncio.FIRST_COMPLETED)
             signalled_at = time.monotonic()
             service.signal(signal.SIGTERM)
             results = await asyncio.gather(*calls)

@@ -155,6 +155,14 @@ def test_ticket_to_document_shape() -> None:
         "created_at": CREATED,
         "updated_at": CREATED + timedelta(minutes=5),
         "version": 3,
+        "team": "",
+        "tier": "",
+        "assignee_id": "",
+        "first_response_at": None,
+        "resolved_at": None,
+        "closed_at": None,
+        "reopen_count": 0,
+        "assignment_keys": [],
     }
     # Plain strings and lists, which BSON stores as such.
     assert type(doc["priority"]) is str

@@ -1,5 +1,9 @@
 """MongoDB access through PyMongo's async API (the successor of Motor)."""
 
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -36,3 +40,30 @@ async def ensure_indexes(collection: AsyncCollection[Any], indexes: list[IndexMo
 def store_precision(moment: datetime) -> datetime:
     """The instant as MongoDB keeps it (milliseconds), so what is returned equals what is read."""
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+class DocumentLocks:
+    """One writer at a time per document within this process.
+
+    FerretDB v1 does not isolate concurrent updates of one document (each reads, changes
+    and writes the whole document), so two writers, e.g. a command and the outbox relay,
+    could each lose the other's change. MongoDB isolates them; this only narrows the gap
+    on FerretDB to writers in different processes.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[Any, asyncio.Lock] = {}
+        self._holders: Counter[Any] = Counter()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, doc_id: Any) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(doc_id, asyncio.Lock())
+        self._holders[doc_id] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._holders[doc_id] -= 1
+            if not self._holders[doc_id]:
+                del self._holders[doc_id]
+                del self._locks[doc_id]

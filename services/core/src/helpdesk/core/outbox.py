@@ -23,6 +23,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from helpdesk.core.kafka import PROTOBUF_CONTENT_TYPE, CloudEvent, current_traceparent
 from helpdesk.core.logging import get_logger
 from helpdesk.core.metrics import OUTBOX_LAG_SECONDS, OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
+from helpdesk.core.mongo import DocumentLocks
 
 log = get_logger(__name__)
 
@@ -132,11 +133,14 @@ class OutboxRelay:
         *,
         sweep_interval: float = 5.0,
         batch_size: int = 200,
+        locks: DocumentLocks | None = None,
     ) -> None:
         self._collection = collection
         self._broker = broker
         self._sweep_interval = sweep_interval
         self._batch_size = batch_size
+        # Shared with the writers of the collection, so clearing never races a write.
+        self._locks = locks or DocumentLocks()
         self._queue: asyncio.Queue[StoredEvents | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -215,13 +219,14 @@ class OutboxRelay:
     async def _clear(self, stored: StoredEvents) -> None:
         """Removes published events; marks the outbox empty only if nothing was added since."""
         published = {f"outbox.{e.cloud_event.id}": "" for e in stored.events}
-        result = await self._collection.update_one(
-            {"_id": stored.doc_id, "version": stored.version},
-            {"$unset": published, "$set": {"outbox_pending": False}},
-        )
-        if result.matched_count == 0:
-            # Changed since: newer events wait in it, and their own hand-over clears the flag.
-            await self._collection.update_one({"_id": stored.doc_id}, {"$unset": published})
+        async with self._locks.hold(stored.doc_id):
+            result = await self._collection.update_one(
+                {"_id": stored.doc_id, "version": stored.version},
+                {"$unset": published, "$set": {"outbox_pending": False}},
+            )
+            if result.matched_count == 0:
+                # Changed since: newer events wait in it; their own hand-over clears the flag.
+                await self._collection.update_one({"_id": stored.doc_id}, {"$unset": published})
 
 
 async def publish_event(broker: KafkaBroker, event: OutboxEvent) -> None:

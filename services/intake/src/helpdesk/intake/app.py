@@ -14,7 +14,7 @@ from helpdesk.core.kafka import (
     ensure_topics,
 )
 from helpdesk.core.logging import configure_logging, get_logger
-from helpdesk.core.mongo import create_mongo_client, ping
+from helpdesk.core.mongo import DocumentLocks, create_mongo_client, ping
 from helpdesk.core.outbox import OutboxRelay
 from helpdesk.core.settings import load_settings
 from helpdesk.core.telemetry import setup_tracing, shutdown_tracing, start_metrics_server
@@ -52,14 +52,19 @@ async def main() -> None:
         ],
     )
     broker = create_broker(settings.kafka_bootstrap_servers, SERVICE)
+    ticket_locks = DocumentLocks()
     relay = OutboxRelay(
-        store.tickets, broker, sweep_interval=settings.outbox_sweep_interval_seconds
+        store.tickets,
+        broker,
+        sweep_interval=settings.outbox_sweep_interval_seconds,
+        locks=ticket_locks,
     )
     commands = TicketCommands(
         store,
         relay,
         number_prefix=settings.ticket_number_prefix,
         crash_after_store=settings.fault_crash_after_store,
+        locks=ticket_locks,
     )
     register_intake_subscriber(broker, commands, group=settings.intake_consumer_group)
     await broker.start()

@@ -6,16 +6,30 @@ The edges (gRPC, Kafka) call these; they never talk to the store directly.
 import os
 import signal
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.message import Message
 
 from helpdesk.api.events.v1 import ticket_events_pb2
-from helpdesk.core.errors import FieldViolation, InvalidArgument, NotFound, Unavailable
+from helpdesk.core.errors import Aborted, FieldViolation, InvalidArgument, NotFound, Unavailable
 from helpdesk.core.kafka import TICKET_EVENTS_TOPIC
 from helpdesk.core.logging import get_logger
-from helpdesk.core.mongo import store_precision
+from helpdesk.core.mongo import DocumentLocks, store_precision
 from helpdesk.core.outbox import OutboxEvent, OutboxRelay, outbox_fields
-from helpdesk.intake import domain
-from helpdesk.intake.mapping import ticket_to_proto
+from helpdesk.intake import domain, lifecycle
+from helpdesk.intake.lifecycle import Action, Actor, Role
+from helpdesk.intake.mapping import (
+    STATUS_TO_PROTO,
+    actor_to_document,
+    actor_to_proto,
+    change_to_proto,
+    comment_from_document,
+    comment_to_document,
+    comment_to_proto,
+    ticket_to_proto,
+)
 from helpdesk.intake.metrics import TICKETS_CREATED
 from helpdesk.intake.store import DuplicateKey, TicketStore
 
@@ -25,6 +39,8 @@ EVENT_SOURCE = "helpdesk/intake"
 TICKET_CREATED = "helpdesk.ticket.created.v1"
 # Tries to draw a ticket number no other replica took at the same moment.
 NUMBER_ATTEMPTS = 10
+# Tries to apply a change when other writes to the same ticket keep winning.
+CHANGE_ATTEMPTS = 5
 
 
 class TicketCommands:
@@ -35,11 +51,13 @@ class TicketCommands:
         *,
         number_prefix: str = "HD",
         crash_after_store: bool = False,
+        locks: DocumentLocks | None = None,
     ) -> None:
         self._store = store
         self._relay = relay
         self._prefix = number_prefix
         self._crash_after_store = crash_after_store
+        self._locks = locks or DocumentLocks()
 
     async def create(
         self, draft: domain.TicketDraft, default_channel: domain.Channel = domain.Channel.API
@@ -62,8 +80,13 @@ class TicketCommands:
                 now=now,
             )
             created = self._created_event(ticket)
+            history = [
+                history_entry(
+                    now, Actor(new.requester.email, Role.REQUESTER), "created", (), created, ticket
+                )
+            ]
             try:
-                await self._store.insert(ticket, outbox_fields([created]))
+                await self._store.insert(ticket, outbox_fields([created]), history)
                 break
             except DuplicateKey:
                 # The same request was stored before (a retry, a redelivery, a race): that
@@ -114,7 +137,7 @@ class TicketCommands:
             raise NotFound(f"ticket {key} not found")
         return ticket
 
-    async def list(
+    async def page(
         self, *, status: domain.Status | None, page_size: int, page_token: str
     ) -> tuple[list[domain.Ticket], str]:
         """One page, newest first, and the token of the next page ("" on the last)."""
@@ -128,3 +151,191 @@ class TicketCommands:
             tickets = tickets[:size]
             return tickets, domain.encode_page_token(tickets[-1].sequence, status_value)
         return tickets, ""
+
+    async def update(
+        self,
+        key: str,
+        patch: lifecycle.TicketPatch,
+        mask: list[str],
+        actor: Actor,
+        expected_version: int = 0,
+    ) -> domain.Ticket:
+        """Changes the masked fields; ABORTED when the caller's version is stale."""
+        return await self._change(
+            key,
+            lambda t, now: lifecycle.update_ticket(t, patch, mask, actor, now),
+            expected_version,
+        )
+
+    async def comment(
+        self,
+        key: str,
+        author: Actor,
+        body: str,
+        internal: bool,
+        attachments: list[lifecycle.Attachment],
+    ) -> tuple[domain.Ticket, lifecycle.Comment]:
+        comments: list[lifecycle.Comment] = []
+
+        def decide(ticket: domain.Ticket, now: datetime) -> lifecycle.Change:
+            change = lifecycle.add_comment(ticket, author, body, internal, attachments, now)
+            assert change.comment is not None
+            comments.append(change.comment)
+            return change
+
+        ticket = await self._change(key, decide)
+        return ticket, comments[-1]
+
+    async def assign(
+        self,
+        key: str,
+        *,
+        team: str,
+        tier: str,
+        agent_id: str,
+        idempotency_key: str,
+        reason: str,
+        actor: Actor,
+    ) -> domain.Ticket:
+        return await self._change(
+            key,
+            lambda t, now: lifecycle.assign(
+                t,
+                team=team,
+                tier=tier,
+                agent_id=agent_id,
+                idempotency_key=idempotency_key,
+                reason=reason,
+                actor=actor,
+                now=now,
+            ),
+        )
+
+    async def history(self, key: str) -> tuple[list[dict[str, Any]], list[lifecycle.Comment]]:
+        ticket = await self.get(key)
+        found = await self._store.history(ticket.id)
+        if found is None:
+            raise NotFound(f"ticket {key} not found")
+        entries, comments = found
+        return entries, [comment_from_document(c) for c in comments]
+
+    async def _change(
+        self,
+        key: str,
+        decide: Callable[[domain.Ticket, datetime], lifecycle.Change],
+        expected_version: int = 0,
+    ) -> domain.Ticket:
+        """Reads the ticket, lets the domain decide, writes the result if nobody wrote in
+        between (else reads again, or refuses when the caller named a version)."""
+        ticket_id = key.strip() if domain.parse_number(key) is None else (await self.get(key)).id
+        for _ in range(CHANGE_ATTEMPTS):
+            # One writer per ticket in this process, reading inside the lock: FerretDB does
+            # not isolate conditional updates from each other (MongoDB does), and across
+            # replicas the version condition still refuses a lost update.
+            async with self._locks.hold(ticket_id):
+                ticket = await self.get(ticket_id)
+                if expected_version and ticket.version != expected_version:
+                    raise Aborted(
+                        f"ticket {ticket.number} is at version {ticket.version}, "
+                        f"not {expected_version}; read it again"
+                    )
+                now = store_precision(datetime.now(UTC))
+                change = decide(ticket, now)
+                if change.is_noop:
+                    return ticket
+                events, history = change_records(change, now)
+                comment = comment_to_document(change.comment) if change.comment else None
+                stored = await self._store.apply(
+                    ticket.version, change.ticket, outbox_fields(events), history, comment
+                )
+            if stored:
+                self._relay.publish_soon(change.ticket.id, change.ticket.version, events)
+                log.info(
+                    "ticket_changed",
+                    ticket=change.ticket.number,
+                    actions=[a.value for a in change.actions],
+                    version=change.ticket.version,
+                )
+                return change.ticket
+            if expected_version:
+                raise Aborted(f"ticket {ticket.number} changed meanwhile; read it again")
+        raise Aborted(f"ticket {key} keeps changing; try again")
+
+
+def history_entry(
+    now: datetime,
+    actor: Actor,
+    action: str,
+    changes: tuple[lifecycle.FieldChange, ...],
+    event: OutboxEvent,
+    ticket: domain.Ticket,
+) -> dict[str, Any]:
+    return {
+        "at": now,
+        "actor": actor_to_document(actor),
+        "action": action,
+        "changes": [{"field": c.field, "old": c.old, "new": c.new} for c in changes],
+        "event_id": event.cloud_event.id,
+        "version": ticket.version,
+    }
+
+
+def change_records(
+    change: lifecycle.Change, now: datetime
+) -> tuple[list[OutboxEvent], list[dict[str, Any]]]:
+    """The events to publish and the history entries to keep for one change, in order."""
+    ticket = change.ticket
+    proto = ticket_to_proto(ticket)
+    actor = actor_to_proto(change.actor)
+    status_change = tuple(c for c in change.changes if c.field == "status")
+    other_changes = tuple(c for c in change.changes if c.field != "status")
+    events: list[OutboxEvent] = []
+    history: list[dict[str, Any]] = []
+    for action in change.actions:
+        payload: Message
+        changes: tuple[lifecycle.FieldChange, ...] = ()
+        match action:
+            case Action.UPDATED:
+                changes = other_changes
+                payload = ticket_events_pb2.TicketUpdated(
+                    ticket=proto, changes=[change_to_proto(c) for c in changes], actor=actor
+                )
+            case Action.STATUS_CHANGED:
+                changes = status_change
+                payload = ticket_events_pb2.TicketStatusChanged(
+                    ticket=proto,
+                    from_status=STATUS_TO_PROTO[change.before.status],
+                    to_status=STATUS_TO_PROTO[ticket.status],
+                    actor=actor,
+                )
+            case Action.REOPENED:
+                payload = ticket_events_pb2.TicketReopened(ticket=proto, actor=actor)
+            case Action.RESOLVED:
+                payload = ticket_events_pb2.TicketResolved(ticket=proto, actor=actor)
+            case Action.CLOSED:
+                payload = ticket_events_pb2.TicketClosed(ticket=proto, actor=actor)
+            case Action.COMMENTED:
+                assert change.comment is not None
+                payload = ticket_events_pb2.TicketCommented(
+                    ticket=proto, comment=comment_to_proto(change.comment)
+                )
+            case Action.ASSIGNED:
+                changes = other_changes
+                payload = ticket_events_pb2.TicketAssigned(
+                    ticket=proto,
+                    actor=actor,
+                    previous_team=change.before.team,
+                    previous_assignee_id=change.before.assignee_id,
+                    reason=change.reason,
+                )
+        event = OutboxEvent.new(
+            event_type=f"helpdesk.ticket.{action.value}.v1",
+            source=EVENT_SOURCE,
+            topic=TICKET_EVENTS_TOPIC,
+            key=ticket.id,
+            payload=payload.SerializeToString(),
+            sequence=ticket.version * 100 + len(events),
+        )
+        events.append(event)
+        history.append(history_entry(now, change.actor, action.value, changes, event, ticket))
+    return events, history

@@ -275,6 +275,15 @@ class Ticket:
     created_at: datetime
     updated_at: datetime
     version: int
+    team: str = ""
+    tier: str = ""
+    assignee_id: str = ""
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    reopen_count: int = 0
+    # Idempotency keys of the latest assignments, so a redelivered decision changes nothing.
+    assignment_keys: tuple[str, ...] = ()
 
 
 # Ticket ids derived from request ids live in their own UUID namespace.

@@ -8,7 +8,16 @@ import grpc
 from helpdesk.api.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 from helpdesk.core.errors import FieldViolation, InvalidArgument
 from helpdesk.intake.commands import TicketCommands
-from helpdesk.intake.mapping import STATUS_FROM_PROTO, draft_from_proto, ticket_to_proto
+from helpdesk.intake.mapping import (
+    STATUS_FROM_PROTO,
+    actor_from_proto,
+    attachments_from_proto,
+    comment_to_proto,
+    draft_from_proto,
+    history_entry_to_proto,
+    patch_from_proto,
+    ticket_to_proto,
+)
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -38,9 +47,58 @@ class TicketService(tickets_pb2_grpc.TicketServiceServicer):
                 raise InvalidArgument(
                     [FieldViolation("status", f"unknown status {request.status}")]
                 )
-        tickets, next_token = await self._commands.list(
+        tickets, next_token = await self._commands.page(
             status=status, page_size=request.page_size, page_token=request.page_token
         )
         return tickets_pb2.ListTicketsResponse(
             tickets=[ticket_to_proto(t) for t in tickets], next_page_token=next_token
+        )
+
+    async def UpdateTicket(
+        self, request: tickets_pb2.UpdateTicketRequest, context: Context
+    ) -> tickets_pb2.Ticket:
+        ticket = await self._commands.update(
+            request.id,
+            patch_from_proto(request.ticket),
+            list(request.update_mask.paths),
+            actor_from_proto(request.actor),
+            request.expected_version,
+        )
+        return ticket_to_proto(ticket)
+
+    async def AddComment(
+        self, request: tickets_pb2.AddCommentRequest, context: Context
+    ) -> tickets_pb2.AddCommentResponse:
+        ticket, comment = await self._commands.comment(
+            request.ticket_id,
+            actor_from_proto(request.author),
+            request.body,
+            request.internal,
+            attachments_from_proto(request.attachments),
+        )
+        return tickets_pb2.AddCommentResponse(
+            ticket=ticket_to_proto(ticket), comment=comment_to_proto(comment)
+        )
+
+    async def AssignTicket(
+        self, request: tickets_pb2.AssignTicketRequest, context: Context
+    ) -> tickets_pb2.Ticket:
+        ticket = await self._commands.assign(
+            request.ticket_id,
+            team=request.team,
+            tier=request.tier,
+            agent_id=request.agent_id,
+            idempotency_key=request.idempotency_key,
+            reason=request.reason,
+            actor=actor_from_proto(request.actor),
+        )
+        return ticket_to_proto(ticket)
+
+    async def GetTicketHistory(
+        self, request: tickets_pb2.GetTicketHistoryRequest, context: Context
+    ) -> tickets_pb2.GetTicketHistoryResponse:
+        entries, comments = await self._commands.history(request.ticket_id)
+        return tickets_pb2.GetTicketHistoryResponse(
+            entries=[history_entry_to_proto(e) for e in entries],
+            comments=[comment_to_proto(c) for c in comments],
         )

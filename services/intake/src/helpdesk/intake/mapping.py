@@ -7,6 +7,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from helpdesk.api.common.v1 import common_pb2
 from helpdesk.api.tickets.v1 import tickets_pb2
+from helpdesk.core.errors import FieldViolation, InvalidArgument
 from helpdesk.intake.domain import (
     Category,
     Channel,
@@ -15,6 +16,14 @@ from helpdesk.intake.domain import (
     Status,
     Ticket,
     TicketDraft,
+)
+from helpdesk.intake.lifecycle import (
+    Actor,
+    Attachment,
+    Comment,
+    FieldChange,
+    Role,
+    TicketPatch,
 )
 
 # Domain value <-> protobuf enum number; the unspecified zero maps to "" (the default).
@@ -58,6 +67,10 @@ def _timestamp(moment: datetime) -> Timestamp:
     return stamp
 
 
+def _optional_timestamp(moment: datetime | None) -> Timestamp | None:
+    return _timestamp(moment) if moment else None
+
+
 def ticket_to_proto(ticket: Ticket) -> tickets_pb2.Ticket:
     return tickets_pb2.Ticket(
         id=ticket.id,
@@ -80,6 +93,13 @@ def ticket_to_proto(ticket: Ticket) -> tickets_pb2.Ticket:
         updated_at=_timestamp(ticket.updated_at),
         version=ticket.version,
         request_id=ticket.request_id,
+        team=ticket.team,
+        tier=ticket.tier,
+        assignee_id=ticket.assignee_id,
+        first_response_at=_optional_timestamp(ticket.first_response_at),
+        resolved_at=_optional_timestamp(ticket.resolved_at),
+        closed_at=_optional_timestamp(ticket.closed_at),
+        reopen_count=ticket.reopen_count,
     )
 
 
@@ -106,6 +126,14 @@ def ticket_to_document(ticket: Ticket) -> dict[str, Any]:
         "created_at": ticket.created_at,
         "updated_at": ticket.updated_at,
         "version": ticket.version,
+        "team": ticket.team,
+        "tier": ticket.tier,
+        "assignee_id": ticket.assignee_id,
+        "first_response_at": ticket.first_response_at,
+        "resolved_at": ticket.resolved_at,
+        "closed_at": ticket.closed_at,
+        "reopen_count": ticket.reopen_count,
+        "assignment_keys": list(ticket.assignment_keys),
     }
 
 
@@ -137,4 +165,125 @@ def ticket_from_document(doc: dict[str, Any]) -> Ticket:
         created_at=_utc(doc["created_at"]),
         updated_at=_utc(doc["updated_at"]),
         version=int(doc["version"]),
+        team=doc.get("team", ""),
+        tier=doc.get("tier", ""),
+        assignee_id=doc.get("assignee_id", ""),
+        first_response_at=_optional_utc(doc.get("first_response_at")),
+        resolved_at=_optional_utc(doc.get("resolved_at")),
+        closed_at=_optional_utc(doc.get("closed_at")),
+        reopen_count=int(doc.get("reopen_count", 0)),
+        assignment_keys=tuple(doc.get("assignment_keys") or ()),
+    )
+
+
+def _optional_utc(moment: datetime | None) -> datetime | None:
+    return _utc(moment) if moment else None
+
+
+ROLE_TO_PROTO = {r: common_pb2.ActorRole.Value(f"ACTOR_ROLE_{r.name}") for r in Role}
+
+
+def actor_from_proto(actor: common_pb2.Actor) -> Actor:
+    """The acting person or system; an unspecified role is a system acting."""
+    name = _enum_name(common_pb2.ActorRole, actor.role, "ACTOR_ROLE_")
+    try:
+        role = Role(name) if name else Role.SYSTEM
+    except ValueError:
+        raise InvalidArgument(
+            [FieldViolation("actor.role", f"unknown role {actor.role}")]
+        ) from None
+    return Actor(id=actor.id.strip(), role=role)
+
+
+def actor_to_proto(actor: Actor) -> common_pb2.Actor:
+    return common_pb2.Actor(id=actor.id, role=ROLE_TO_PROTO[actor.role])
+
+
+def actor_to_document(actor: Actor) -> dict[str, Any]:
+    return {"id": actor.id, "role": actor.role.value}
+
+
+def actor_from_document(doc: dict[str, Any]) -> Actor:
+    return Actor(id=doc.get("id", ""), role=Role(doc.get("role", Role.SYSTEM.value)))
+
+
+def patch_from_proto(ticket: tickets_pb2.Ticket) -> TicketPatch:
+    return TicketPatch(
+        status=_enum_name(common_pb2.TicketStatus, ticket.status, "TICKET_STATUS_"),
+        priority=_enum_name(common_pb2.Priority, ticket.priority, "PRIORITY_"),
+        category=_enum_name(common_pb2.Category, ticket.category, "CATEGORY_"),
+        tags=tuple(ticket.tags),
+        team=ticket.team,
+        custom_fields=dict(ticket.custom_fields),
+    )
+
+
+def attachments_from_proto(items: Any) -> list[Attachment]:
+    return [Attachment(a.name, a.content_type, a.size_bytes, a.url) for a in items]
+
+
+def comment_to_document(comment: Comment) -> dict[str, Any]:
+    return {
+        "id": comment.id,
+        "author": actor_to_document(comment.author),
+        "body": comment.body,
+        "internal": comment.internal,
+        "attachments": [
+            {
+                "name": a.name,
+                "content_type": a.content_type,
+                "size_bytes": a.size_bytes,
+                "url": a.url,
+            }
+            for a in comment.attachments
+        ],
+        "created_at": comment.created_at,
+    }
+
+
+def comment_from_document(doc: dict[str, Any]) -> Comment:
+    return Comment(
+        id=doc["id"],
+        author=actor_from_document(doc.get("author") or {}),
+        body=doc["body"],
+        internal=bool(doc.get("internal")),
+        attachments=tuple(
+            Attachment(a["name"], a["content_type"], int(a["size_bytes"]), a["url"])
+            for a in doc.get("attachments") or ()
+        ),
+        created_at=_utc(doc["created_at"]),
+    )
+
+
+def comment_to_proto(comment: Comment) -> tickets_pb2.Comment:
+    return tickets_pb2.Comment(
+        id=comment.id,
+        author=actor_to_proto(comment.author),
+        body=comment.body,
+        internal=comment.internal,
+        attachments=[
+            tickets_pb2.Attachment(
+                name=a.name, content_type=a.content_type, size_bytes=a.size_bytes, url=a.url
+            )
+            for a in comment.attachments
+        ],
+        created_at=_timestamp(comment.created_at),
+    )
+
+
+def change_to_proto(change: FieldChange) -> tickets_pb2.FieldChange:
+    return tickets_pb2.FieldChange(field=change.field, old_value=change.old, new_value=change.new)
+
+
+def history_entry_to_proto(doc: dict[str, Any]) -> tickets_pb2.HistoryEntry:
+    return tickets_pb2.HistoryEntry(
+        at=_timestamp(_utc(doc["at"])),
+        actor=actor_to_proto(actor_from_document(doc.get("actor") or {})),
+        action=doc["action"],
+        changes=[
+            tickets_pb2.FieldChange(field=c["field"], old_value=c["old"], new_value=c["new"])
+            for c in doc.get("changes") or ()
+        ],
+        event_id=doc.get("event_id", ""),
+        version=int(doc.get("version", 0)),
     )

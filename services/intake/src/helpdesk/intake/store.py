@@ -13,6 +13,9 @@ from helpdesk.intake.mapping import ticket_from_document, ticket_to_document
 
 Document = dict[str, Any]
 
+# A ticket read without its outbox, history and comments, which can be long.
+_TICKET_FIELDS = {"outbox": 0, "history": 0, "comments": 0}
+
 TICKET_COUNTER = "tickets"
 
 
@@ -55,24 +58,55 @@ class TicketStore:
         assert counter is not None  # upsert always returns the document
         return int(counter["value"])
 
-    async def insert(self, ticket: Ticket, outbox: Document) -> None:
-        """Stores a new ticket together with its events in one write."""
+    async def insert(self, ticket: Ticket, outbox: Document, history: list[Document]) -> None:
+        """Stores a new ticket together with its events and first history entry in one write."""
         try:
-            await self.tickets.insert_one({**ticket_to_document(ticket), **_nested(outbox)})
+            await self.tickets.insert_one(
+                {
+                    **ticket_to_document(ticket),
+                    **_nested(outbox),
+                    "history": history,
+                    "comments": [],
+                }
+            )
         except DuplicateKeyError as error:
             raise DuplicateKey(ticket.number) from error
 
-    async def by_request_id(self, request_id: str) -> Ticket | None:
-        doc = await self.tickets.find_one({"request_id": request_id}, {"outbox": 0})
-        return ticket_from_document(doc) if doc else None
-
     async def by_id(self, ticket_id: str) -> Ticket | None:
-        doc = await self.tickets.find_one({"_id": ticket_id}, {"outbox": 0})
+        doc = await self.tickets.find_one({"_id": ticket_id}, _TICKET_FIELDS)
         return ticket_from_document(doc) if doc else None
 
     async def by_number(self, number: str) -> Ticket | None:
-        doc = await self.tickets.find_one({"number": number}, {"outbox": 0})
+        doc = await self.tickets.find_one({"number": number}, _TICKET_FIELDS)
         return ticket_from_document(doc) if doc else None
+
+    async def apply(
+        self,
+        before_version: int,
+        ticket: Ticket,
+        outbox: Document,
+        history: list[Document],
+        comment: Document | None = None,
+    ) -> bool:
+        """Writes a changed ticket, its events, history and comment in one conditional write;
+        False when the ticket moved past `before_version` meanwhile."""
+        fields = ticket_to_document(ticket)
+        del fields["_id"]
+        push: Document = {"history": {"$each": history}}
+        if comment is not None:
+            push["comments"] = comment
+        result = await self.tickets.update_one(
+            {"_id": ticket.id, "version": before_version},
+            {"$set": {**fields, **outbox}, "$push": push},
+        )
+        return result.matched_count == 1
+
+    async def history(self, ticket_id: str) -> tuple[list[Document], list[Document]] | None:
+        """The history entries and comments of a ticket, oldest first."""
+        doc = await self.tickets.find_one({"_id": ticket_id}, {"history": 1, "comments": 1})
+        if doc is None:
+            return None
+        return list(doc.get("history") or []), list(doc.get("comments") or [])
 
     async def page(
         self, *, status: str | None, before_sequence: int | None, limit: int
@@ -83,7 +117,7 @@ class TicketStore:
             query["status"] = status
         if before_sequence is not None:
             query["sequence"] = {"$lt": before_sequence}
-        cursor = self.tickets.find(query, {"outbox": 0}).sort("sequence", DESCENDING).limit(limit)
+        cursor = self.tickets.find(query, _TICKET_FIELDS).sort("sequence", DESCENDING).limit(limit)
         return [ticket_from_document(doc) async for doc in cursor]
 
 

@@ -24,21 +24,25 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#helpdesk/api/common/v1/common.proto\x12\x16helpdesk.api.common.v1\"P\n\tRequester\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x14\n\x0corganization\x18\x03 \x01(\t\x12\x10\n\x08language\x18\x04 \x01(\t*s\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x10\n\x0cPRIORITY_LOW\x10\x01\x12\x13\n\x0fPRIORITY_NORMAL\x10\x02\x12\x11\n\rPRIORITY_HIGH\x10\x03\x12\x13\n\x0fPRIORITY_URGENT\x10\x04*\x87\x01\n\x08\x43\x61tegory\x12\x18\n\x14\x43\x41TEGORY_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43\x41TEGORY_INCIDENT\x10\x01\x12\x15\n\x11\x43\x41TEGORY_QUESTION\x10\x02\x12\x1c\n\x18\x43\x41TEGORY_SERVICE_REQUEST\x10\x03\x12\x15\n\x11\x43\x41TEGORY_FEEDBACK\x10\x04*\x94\x01\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x43HANNEL_API\x10\x01\x12\x0f\n\x0b\x43HANNEL_WEB\x10\x02\x12\x11\n\rCHANNEL_EMAIL\x10\x03\x12\x10\n\x0c\x43HANNEL_CHAT\x10\x04\x12\x11\n\rCHANNEL_EVENT\x10\x05\x12\x16\n\x12\x43HANNEL_MONITORING\x10\x06*\xc8\x01\n\x0cTicketStatus\x12\x1d\n\x19TICKET_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11TICKET_STATUS_NEW\x10\x01\x12\x16\n\x12TICKET_STATUS_OPEN\x10\x02\x12\x19\n\x15TICKET_STATUS_PENDING\x10\x03\x12\x19\n\x15TICKET_STATUS_ON_HOLD\x10\x04\x12\x1a\n\x16TICKET_STATUS_RESOLVED\x10\x05\x12\x18\n\x14TICKET_STATUS_CLOSED\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#helpdesk/api/common/v1/common.proto\x12\x16helpdesk.api.common.v1\"P\n\tRequester\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x14\n\x0corganization\x18\x03 \x01(\t\x12\x10\n\x08language\x18\x04 \x01(\t\"D\n\x05\x41\x63tor\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x04role\x18\x02 \x01(\x0e\x32!.helpdesk.api.common.v1.ActorRole*s\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x10\n\x0cPRIORITY_LOW\x10\x01\x12\x13\n\x0fPRIORITY_NORMAL\x10\x02\x12\x11\n\rPRIORITY_HIGH\x10\x03\x12\x13\n\x0fPRIORITY_URGENT\x10\x04*\x87\x01\n\x08\x43\x61tegory\x12\x18\n\x14\x43\x41TEGORY_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43\x41TEGORY_INCIDENT\x10\x01\x12\x15\n\x11\x43\x41TEGORY_QUESTION\x10\x02\x12\x1c\n\x18\x43\x41TEGORY_SERVICE_REQUEST\x10\x03\x12\x15\n\x11\x43\x41TEGORY_FEEDBACK\x10\x04*\x94\x01\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x43HANNEL_API\x10\x01\x12\x0f\n\x0b\x43HANNEL_WEB\x10\x02\x12\x11\n\rCHANNEL_EMAIL\x10\x03\x12\x10\n\x0c\x43HANNEL_CHAT\x10\x04\x12\x11\n\rCHANNEL_EVENT\x10\x05\x12\x16\n\x12\x43HANNEL_MONITORING\x10\x06*\xc8\x01\n\x0cTicketStatus\x12\x1d\n\x19TICKET_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11TICKET_STATUS_NEW\x10\x01\x12\x16\n\x12TICKET_STATUS_OPEN\x10\x02\x12\x19\n\x15TICKET_STATUS_PENDING\x10\x03\x12\x19\n\x15TICKET_STATUS_ON_HOLD\x10\x04\x12\x1a\n\x16TICKET_STATUS_RESOLVED\x10\x05\x12\x18\n\x14TICKET_STATUS_CLOSED\x10\x06*n\n\tActorRole\x12\x1a\n\x16\x41\x43TOR_ROLE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41\x43TOR_ROLE_REQUESTER\x10\x01\x12\x14\n\x10\x41\x43TOR_ROLE_AGENT\x10\x02\x12\x15\n\x11\x41\x43TOR_ROLE_SYSTEM\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'helpdesk.api.common.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PRIORITY']._serialized_start=145
-  _globals['_PRIORITY']._serialized_end=260
-  _globals['_CATEGORY']._serialized_start=263
-  _globals['_CATEGORY']._serialized_end=398
-  _globals['_CHANNEL']._serialized_start=401
-  _globals['_CHANNEL']._serialized_end=549
-  _globals['_TICKETSTATUS']._serialized_start=552
-  _globals['_TICKETSTATUS']._serialized_end=752
+  _globals['_PRIORITY']._serialized_start=215
+  _globals['_PRIORITY']._serialized_end=330
+  _globals['_CATEGORY']._serialized_start=333
+  _globals['_CATEGORY']._serialized_end=468
+  _globals['_CHANNEL']._serialized_start=471
+  _globals['_CHANNEL']._serialized_end=619
+  _globals['_TICKETSTATUS']._serialized_start=622
+  _globals['_TICKETSTATUS']._serialized_end=822
+  _globals['_ACTORROLE']._serialized_start=824
+  _globals['_ACTORROLE']._serialized_end=934
   _globals['_REQUESTER']._serialized_start=63
   _globals['_REQUESTER']._serialized_end=143
+  _globals['_ACTOR']._serialized_start=145
+  _globals['_ACTOR']._serialized_end=213
 # @@protoc_insertion_point(module_scope)

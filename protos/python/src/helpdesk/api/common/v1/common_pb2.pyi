@@ -119,6 +119,28 @@ TICKET_STATUS_RESOLVED: TicketStatus.ValueType  # 5
 TICKET_STATUS_CLOSED: TicketStatus.ValueType  # 6
 Global___TicketStatus: _TypeAlias = TicketStatus  # noqa: Y015
 
+class _ActorRole:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ActorRoleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ActorRole.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ACTOR_ROLE_UNSPECIFIED: _ActorRole.ValueType  # 0
+    ACTOR_ROLE_REQUESTER: _ActorRole.ValueType  # 1
+    ACTOR_ROLE_AGENT: _ActorRole.ValueType  # 2
+    ACTOR_ROLE_SYSTEM: _ActorRole.ValueType  # 3
+    """Another service or an automation (routing, SLA, a channel)."""
+
+class ActorRole(_ActorRole, metaclass=_ActorRoleEnumTypeWrapper):
+    """Who acts on a ticket."""
+
+ACTOR_ROLE_UNSPECIFIED: ActorRole.ValueType  # 0
+ACTOR_ROLE_REQUESTER: ActorRole.ValueType  # 1
+ACTOR_ROLE_AGENT: ActorRole.ValueType  # 2
+ACTOR_ROLE_SYSTEM: ActorRole.ValueType  # 3
+"""Another service or an automation (routing, SLA, a channel)."""
+Global___ActorRole: _TypeAlias = ActorRole  # noqa: Y015
+
 @_typing.final
 class Requester(_message.Message):
     """The person a ticket is for."""
@@ -150,3 +172,26 @@ class Requester(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Requester: _TypeAlias = Requester  # noqa: Y015
+
+@_typing.final
+class Actor(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """E-mail of a requester, agent id, or the name of a system ("routing")."""
+    role: Global___ActorRole.ValueType
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        role: Global___ActorRole.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "role", b"role"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Actor: _TypeAlias = Actor  # noqa: Y015

@@ -22,16 +22,31 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from helpdesk.api.common.v1 import common_pb2 as helpdesk_dot_api_dot_common_dot_v1_dot_common__pb2
 from helpdesk.api.tickets.v1 import tickets_pb2 as helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*helpdesk/api/events/v1/ticket_events.proto\x12\x16helpdesk.api.events.v1\x1a%helpdesk/api/tickets/v1/tickets.proto\"@\n\rTicketCreated\x12/\n\x06ticket\x18\x01 \x01(\x0b\x32\x1f.helpdesk.api.tickets.v1.Ticketb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*helpdesk/api/events/v1/ticket_events.proto\x12\x16helpdesk.api.events.v1\x1a#helpdesk/api/common/v1/common.proto\x1a%helpdesk/api/tickets/v1/tickets.proto\"@\n\rTicketCreated\x12/\n\x06ticket\x18\x01 \x01(\x0b\x32\x1f.helpdesk.api.tickets.v1.Ticket\"\xa5\x01\n\rTicketUpdated\x12/\n\x06ticket\x18\x01 \x01(\x0b\x32\x1f.helpdesk.api.tickets.v1.Ticket\x12\x35\n\x07\x63hanges\x18\x02 \x03(\x0b\x32$.helpdesk.api.tickets.v1.FieldChange\x12,\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x1d.helpdesk.api.common.v1.Actor\"\xe8\x01\n\x13TicketStatusChanged\x12/\n\x06ticket\x18\x01 \x01(\x0b\x32\x1f.helpdesk.api.tickets.v1.Ticket\x12\x39\n\x0b\x66rom_status\x18\x02 \x01(\x0e\x32$.helpdesk.api.common.v1.TicketStatus\x12\x37\n\tto_status\x18\x03 \x01(\x0e\x32$.helpdesk.api.common.v1.TicketStatus\x12,\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x1d.helpdesk.api.common.v1.Actor\"o\n\x0eTicketReopened\x12/\n\x06ticket\x18\x01 \x01(\x0b\x32\x1f.helpdesk.api.tickets.v1.Ticket\x12,\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x1d.helpdesk.api.common.v1.Actor\"o\n\x0eTicketResolved\x12/\n\x06ticket\x18\x01 \x01(\x0b\x32\x1f.helpdesk.api.tickets.v1.Ticket\x12,\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x1d.helpdesk.api.common.v1.Actor\"m\n\x0cTicketClosed\x12/\n\x06ticket\x18\x01 \x01(\x0b\x32\x1f.helpdesk.api.tickets.v1.Ticket\x12,\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x1d.helpdesk.api.common.v1.Actor\"u\n\x0fTicketCommented\x12/\n\x06ticket\x18\x01 \x01(\x0b\x32\x1f.helpdesk.api.tickets.v1.Ticket\x12\x31\n\x07\x63omment\x18\x02 \x01(\x0b\x32 .helpdesk.api.tickets.v1.Comment\"\xb4\x01\n\x0eTicketAssigned\x12/\n\x06ticket\x18\x01 \x01(\x0b\x32\x1f.helpdesk.api.tickets.v1.Ticket\x12,\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x1d.helpdesk.api.common.v1.Actor\x12\x15\n\rprevious_team\x18\x03 \x01(\t\x12\x1c\n\x14previous_assignee_id\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'helpdesk.api.events.v1.ticket_events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TICKETCREATED']._serialized_start=109
-  _globals['_TICKETCREATED']._serialized_end=173
+  _globals['_TICKETCREATED']._serialized_start=146
+  _globals['_TICKETCREATED']._serialized_end=210
+  _globals['_TICKETUPDATED']._serialized_start=213
+  _globals['_TICKETUPDATED']._serialized_end=378
+  _globals['_TICKETSTATUSCHANGED']._serialized_start=381
+  _globals['_TICKETSTATUSCHANGED']._serialized_end=613
+  _globals['_TICKETREOPENED']._serialized_start=615
+  _globals['_TICKETREOPENED']._serialized_end=726
+  _globals['_TICKETRESOLVED']._serialized_start=728
+  _globals['_TICKETRESOLVED']._serialized_end=839
+  _globals['_TICKETCLOSED']._serialized_start=841
+  _globals['_TICKETCLOSED']._serialized_end=950
+  _globals['_TICKETCOMMENTED']._serialized_start=952
+  _globals['_TICKETCOMMENTED']._serialized_end=1069
+  _globals['_TICKETASSIGNED']._serialized_start=1072
+  _globals['_TICKETASSIGNED']._serialized_end=1252
 # @@protoc_insertion_point(module_scope)

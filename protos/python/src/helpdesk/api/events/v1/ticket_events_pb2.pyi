@@ -3,8 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
+from helpdesk.api.common.v1 import common_pb2 as _common_pb2
 from helpdesk.api.tickets.v1 import tickets_pb2 as _tickets_pb2
 import builtins as _builtins
 import sys
@@ -45,3 +48,204 @@ class TicketCreated(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TicketCreated: _TypeAlias = TicketCreated  # noqa: Y015
+
+@_typing.final
+class TicketUpdated(_message.Message):
+    """Fields changed. ce_type: helpdesk.ticket.updated.v1"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ticket(self) -> _tickets_pb2.Ticket: ...
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[_tickets_pb2.FieldChange]: ...
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        ticket: _tickets_pb2.Ticket | None = ...,
+        changes: _abc.Iterable[_tickets_pb2.FieldChange] | None = ...,
+        actor: _common_pb2.Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "ticket", b"ticket"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "changes", b"changes", "ticket", b"ticket"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TicketUpdated: _TypeAlias = TicketUpdated  # noqa: Y015
+
+@_typing.final
+class TicketStatusChanged(_message.Message):
+    """The status moved. ce_type: helpdesk.ticket.status_changed.v1"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_FIELD_NUMBER: _builtins.int
+    FROM_STATUS_FIELD_NUMBER: _builtins.int
+    TO_STATUS_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    from_status: _common_pb2.TicketStatus.ValueType
+    to_status: _common_pb2.TicketStatus.ValueType
+    @_builtins.property
+    def ticket(self) -> _tickets_pb2.Ticket: ...
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        ticket: _tickets_pb2.Ticket | None = ...,
+        from_status: _common_pb2.TicketStatus.ValueType = ...,
+        to_status: _common_pb2.TicketStatus.ValueType = ...,
+        actor: _common_pb2.Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "ticket", b"ticket"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "from_status", b"from_status", "ticket", b"ticket", "to_status", b"to_status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TicketStatusChanged: _TypeAlias = TicketStatusChanged  # noqa: Y015
+
+@_typing.final
+class TicketReopened(_message.Message):
+    """A resolved ticket came back. ce_type: helpdesk.ticket.reopened.v1"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ticket(self) -> _tickets_pb2.Ticket: ...
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        ticket: _tickets_pb2.Ticket | None = ...,
+        actor: _common_pb2.Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "ticket", b"ticket"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "ticket", b"ticket"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TicketReopened: _TypeAlias = TicketReopened  # noqa: Y015
+
+@_typing.final
+class TicketResolved(_message.Message):
+    """ce_type: helpdesk.ticket.resolved.v1"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ticket(self) -> _tickets_pb2.Ticket: ...
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        ticket: _tickets_pb2.Ticket | None = ...,
+        actor: _common_pb2.Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "ticket", b"ticket"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "ticket", b"ticket"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TicketResolved: _TypeAlias = TicketResolved  # noqa: Y015
+
+@_typing.final
+class TicketClosed(_message.Message):
+    """ce_type: helpdesk.ticket.closed.v1"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ticket(self) -> _tickets_pb2.Ticket: ...
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        ticket: _tickets_pb2.Ticket | None = ...,
+        actor: _common_pb2.Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "ticket", b"ticket"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "ticket", b"ticket"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TicketClosed: _TypeAlias = TicketClosed  # noqa: Y015
+
+@_typing.final
+class TicketCommented(_message.Message):
+    """A reply or note was added. ce_type: helpdesk.ticket.commented.v1"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ticket(self) -> _tickets_pb2.Ticket: ...
+    @_builtins.property
+    def comment(self) -> _tickets_pb2.Comment: ...
+    def __init__(
+        self,
+        *,
+        ticket: _tickets_pb2.Ticket | None = ...,
+        comment: _tickets_pb2.Comment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "ticket", b"ticket"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "ticket", b"ticket"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TicketCommented: _TypeAlias = TicketCommented  # noqa: Y015
+
+@_typing.final
+class TicketAssigned(_message.Message):
+    """Team, tier or agent changed. ce_type: helpdesk.ticket.assigned.v1"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    PREVIOUS_TEAM_FIELD_NUMBER: _builtins.int
+    PREVIOUS_ASSIGNEE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    previous_team: _builtins.str
+    previous_assignee_id: _builtins.str
+    reason: _builtins.str
+    @_builtins.property
+    def ticket(self) -> _tickets_pb2.Ticket: ...
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        ticket: _tickets_pb2.Ticket | None = ...,
+        actor: _common_pb2.Actor | None = ...,
+        previous_team: _builtins.str = ...,
+        previous_assignee_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "ticket", b"ticket"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "previous_assignee_id", b"previous_assignee_id", "previous_team", b"previous_team", "reason", b"reason", "ticket", b"ticket"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TicketAssigned: _TypeAlias = TicketAssigned  # noqa: Y015

@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from helpdesk.api.common.v1 import common_pb2 as helpdesk_dot_api_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%helpdesk/api/tickets/v1/tickets.proto\x12\x17helpdesk.api.tickets.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#helpdesk/api/common/v1/common.proto\"\xe2\x04\n\x06Ticket\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x34\n\trequester\x18\x05 \x01(\x0b\x32!.helpdesk.api.common.v1.Requester\x12\x32\n\x08priority\x18\x06 \x01(\x0e\x32 .helpdesk.api.common.v1.Priority\x12\x32\n\x08\x63\x61tegory\x18\x07 \x01(\x0e\x32 .helpdesk.api.common.v1.Category\x12\x30\n\x07\x63hannel\x18\x08 \x01(\x0e\x32\x1f.helpdesk.api.common.v1.Channel\x12\x34\n\x06status\x18\t \x01(\x0e\x32$.helpdesk.api.common.v1.TicketStatus\x12\x0c\n\x04tags\x18\n \x03(\t\x12H\n\rcustom_fields\x18\x0b \x03(\x0b\x32\x31.helpdesk.api.tickets.v1.Ticket.CustomFieldsEntry\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07version\x18\x0e \x01(\x03\x12\x12\n\nrequest_id\x18\x0f \x01(\t\x1a\x33\n\x11\x43ustomFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb9\x03\n\x13\x43reateTicketRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x34\n\trequester\x18\x04 \x01(\x0b\x32!.helpdesk.api.common.v1.Requester\x12\x32\n\x08priority\x18\x05 \x01(\x0e\x32 .helpdesk.api.common.v1.Priority\x12\x32\n\x08\x63\x61tegory\x18\x06 \x01(\x0e\x32 .helpdesk.api.common.v1.Category\x12\x30\n\x07\x63hannel\x18\x07 \x01(\x0e\x32\x1f.helpdesk.api.common.v1.Channel\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12U\n\rcustom_fields\x18\t \x03(\x0b\x32>.helpdesk.api.tickets.v1.CreateTicketRequest.CustomFieldsEntry\x1a\x33\n\x11\x43ustomFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1e\n\x10GetTicketRequest\x12\n\n\x02id\x18\x01 \x01(\t\"q\n\x12ListTicketsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x34\n\x06status\x18\x03 \x01(\x0e\x32$.helpdesk.api.common.v1.TicketStatus\"`\n\x13ListTicketsResponse\x12\x30\n\x07tickets\x18\x01 \x03(\x0b\x32\x1f.helpdesk.api.tickets.v1.Ticket\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xb1\x02\n\rTicketService\x12]\n\x0c\x43reateTicket\x12,.helpdesk.api.tickets.v1.CreateTicketRequest\x1a\x1f.helpdesk.api.tickets.v1.Ticket\x12W\n\tGetTicket\x12).helpdesk.api.tickets.v1.GetTicketRequest\x1a\x1f.helpdesk.api.tickets.v1.Ticket\x12h\n\x0bListTickets\x12+.helpdesk.api.tickets.v1.ListTicketsRequest\x1a,.helpdesk.api.tickets.v1.ListTicketsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%helpdesk/api/tickets/v1/tickets.proto\x12\x17helpdesk.api.tickets.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#helpdesk/api/common/v1/common.proto\"\xc0\x06\n\x06Ticket\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x34\n\trequester\x18\x05 \x01(\x0b\x32!.helpdesk.api.common.v1.Requester\x12\x32\n\x08priority\x18\x06 \x01(\x0e\x32 .helpdesk.api.common.v1.Priority\x12\x32\n\x08\x63\x61tegory\x18\x07 \x01(\x0e\x32 .helpdesk.api.common.v1.Category\x12\x30\n\x07\x63hannel\x18\x08 \x01(\x0e\x32\x1f.helpdesk.api.common.v1.Channel\x12\x34\n\x06status\x18\t \x01(\x0e\x32$.helpdesk.api.common.v1.TicketStatus\x12\x0c\n\x04tags\x18\n \x03(\t\x12H\n\rcustom_fields\x18\x0b \x03(\x0b\x32\x31.helpdesk.api.tickets.v1.Ticket.CustomFieldsEntry\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07version\x18\x0e \x01(\x03\x12\x12\n\nrequest_id\x18\x0f \x01(\t\x12\x0c\n\x04team\x18\x10 \x01(\t\x12\x0c\n\x04tier\x18\x11 \x01(\t\x12\x13\n\x0b\x61ssignee_id\x18\x12 \x01(\t\x12\x35\n\x11\x66irst_response_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bresolved_at\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tclosed_at\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0creopen_count\x18\x16 \x01(\x05\x1a\x33\n\x11\x43ustomFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Q\n\nAttachment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0b\n\x03url\x18\x04 \x01(\t\"\xce\x01\n\x07\x43omment\x12\n\n\x02id\x18\x01 \x01(\t\x12-\n\x06\x61uthor\x18\x02 \x01(\x0b\x32\x1d.helpdesk.api.common.v1.Actor\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12\x10\n\x08internal\x18\x04 \x01(\x08\x12\x38\n\x0b\x61ttachments\x18\x05 \x03(\x0b\x32#.helpdesk.api.tickets.v1.Attachment\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"B\n\x0b\x46ieldChange\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x11\n\told_value\x18\x02 \x01(\t\x12\x11\n\tnew_value\x18\x03 \x01(\t\"\xce\x01\n\x0cHistoryEntry\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x1d.helpdesk.api.common.v1.Actor\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x35\n\x07\x63hanges\x18\x04 \x03(\x0b\x32$.helpdesk.api.tickets.v1.FieldChange\x12\x10\n\x08\x65vent_id\x18\x05 \x01(\t\x12\x0f\n\x07version\x18\x06 \x01(\x03\"\xb9\x03\n\x13\x43reateTicketRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x34\n\trequester\x18\x04 \x01(\x0b\x32!.helpdesk.api.common.v1.Requester\x12\x32\n\x08priority\x18\x05 \x01(\x0e\x32 .helpdesk.api.common.v1.Priority\x12\x32\n\x08\x63\x61tegory\x18\x06 \x01(\x0e\x32 .helpdesk.api.common.v1.Category\x12\x30\n\x07\x63hannel\x18\x07 \x01(\x0e\x32\x1f.helpdesk.api.common.v1.Channel\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12U\n\rcustom_fields\x18\t \x03(\x0b\x32>.helpdesk.api.tickets.v1.CreateTicketRequest.CustomFieldsEntry\x1a\x33\n\x11\x43ustomFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1e\n\x10GetTicketRequest\x12\n\n\x02id\x18\x01 \x01(\t\"q\n\x12ListTicketsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x34\n\x06status\x18\x03 \x01(\x0e\x32$.helpdesk.api.common.v1.TicketStatus\"`\n\x13ListTicketsResponse\x12\x30\n\x07tickets\x18\x01 \x03(\x0b\x32\x1f.helpdesk.api.tickets.v1.Ticket\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xcb\x01\n\x13UpdateTicketRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x06ticket\x18\x02 \x01(\x0b\x32\x1f.helpdesk.api.tickets.v1.Ticket\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x18\n\x10\x65xpected_version\x18\x04 \x01(\x03\x12,\n\x05\x61\x63tor\x18\x05 \x01(\x0b\x32\x1d.helpdesk.api.common.v1.Actor\"\xaf\x01\n\x11\x41\x64\x64\x43ommentRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12-\n\x06\x61uthor\x18\x02 \x01(\x0b\x32\x1d.helpdesk.api.common.v1.Actor\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12\x10\n\x08internal\x18\x04 \x01(\x08\x12\x38\n\x0b\x61ttachments\x18\x05 \x03(\x0b\x32#.helpdesk.api.tickets.v1.Attachment\"x\n\x12\x41\x64\x64\x43ommentResponse\x12/\n\x06ticket\x18\x01 \x01(\x0b\x32\x1f.helpdesk.api.tickets.v1.Ticket\x12\x31\n\x07\x63omment\x18\x02 \x01(\x0b\x32 .helpdesk.api.tickets.v1.Comment\"\xad\x01\n\x13\x41ssignTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x0c\n\x04team\x18\x02 \x01(\t\x12\x0c\n\x04tier\x18\x03 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12,\n\x05\x61\x63tor\x18\x07 \x01(\x0b\x32\x1d.helpdesk.api.common.v1.Actor\",\n\x17GetTicketHistoryRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\"\x86\x01\n\x18GetTicketHistoryResponse\x12\x36\n\x07\x65ntries\x18\x01 \x03(\x0b\x32%.helpdesk.api.tickets.v1.HistoryEntry\x12\x32\n\x08\x63omments\x18\x02 \x03(\x0b\x32 .helpdesk.api.tickets.v1.Comment2\xcf\x05\n\rTicketService\x12]\n\x0c\x43reateTicket\x12,.helpdesk.api.tickets.v1.CreateTicketRequest\x1a\x1f.helpdesk.api.tickets.v1.Ticket\x12W\n\tGetTicket\x12).helpdesk.api.tickets.v1.GetTicketRequest\x1a\x1f.helpdesk.api.tickets.v1.Ticket\x12h\n\x0bListTickets\x12+.helpdesk.api.tickets.v1.ListTicketsRequest\x1a,.helpdesk.api.tickets.v1.ListTicketsResponse\x12]\n\x0cUpdateTicket\x12,.helpdesk.api.tickets.v1.UpdateTicketRequest\x1a\x1f.helpdesk.api.tickets.v1.Ticket\x12\x65\n\nAddComment\x12*.helpdesk.api.tickets.v1.AddCommentRequest\x1a+.helpdesk.api.tickets.v1.AddCommentResponse\x12]\n\x0c\x41ssignTicket\x12,.helpdesk.api.tickets.v1.AssignTicketRequest\x1a\x1f.helpdesk.api.tickets.v1.Ticket\x12w\n\x10GetTicketHistory\x12\x30.helpdesk.api.tickets.v1.GetTicketHistoryRequest\x1a\x31.helpdesk.api.tickets.v1.GetTicketHistoryResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,20 +38,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TICKET_CUSTOMFIELDSENTRY']._serialized_options = b'8\001'
   _globals['_CREATETICKETREQUEST_CUSTOMFIELDSENTRY']._loaded_options = None
   _globals['_CREATETICKETREQUEST_CUSTOMFIELDSENTRY']._serialized_options = b'8\001'
-  _globals['_TICKET']._serialized_start=137
-  _globals['_TICKET']._serialized_end=747
-  _globals['_TICKET_CUSTOMFIELDSENTRY']._serialized_start=696
-  _globals['_TICKET_CUSTOMFIELDSENTRY']._serialized_end=747
-  _globals['_CREATETICKETREQUEST']._serialized_start=750
-  _globals['_CREATETICKETREQUEST']._serialized_end=1191
-  _globals['_CREATETICKETREQUEST_CUSTOMFIELDSENTRY']._serialized_start=696
-  _globals['_CREATETICKETREQUEST_CUSTOMFIELDSENTRY']._serialized_end=747
-  _globals['_GETTICKETREQUEST']._serialized_start=1193
-  _globals['_GETTICKETREQUEST']._serialized_end=1223
-  _globals['_LISTTICKETSREQUEST']._serialized_start=1225
-  _globals['_LISTTICKETSREQUEST']._serialized_end=1338
-  _globals['_LISTTICKETSRESPONSE']._serialized_start=1340
-  _globals['_LISTTICKETSRESPONSE']._serialized_end=1436
-  _globals['_TICKETSERVICE']._serialized_start=1439
-  _globals['_TICKETSERVICE']._serialized_end=1744
+  _globals['_TICKET']._serialized_start=171
+  _globals['_TICKET']._serialized_end=1003
+  _globals['_TICKET_CUSTOMFIELDSENTRY']._serialized_start=952
+  _globals['_TICKET_CUSTOMFIELDSENTRY']._serialized_end=1003
+  _globals['_ATTACHMENT']._serialized_start=1005
+  _globals['_ATTACHMENT']._serialized_end=1086
+  _globals['_COMMENT']._serialized_start=1089
+  _globals['_COMMENT']._serialized_end=1295
+  _globals['_FIELDCHANGE']._serialized_start=1297
+  _globals['_FIELDCHANGE']._serialized_end=1363
+  _globals['_HISTORYENTRY']._serialized_start=1366
+  _globals['_HISTORYENTRY']._serialized_end=1572
+  _globals['_CREATETICKETREQUEST']._serialized_start=1575
+  _globals['_CREATETICKETREQUEST']._serialized_end=2016
+  _globals['_CREATETICKETREQUEST_CUSTOMFIELDSENTRY']._serialized_start=952
+  _globals['_CREATETICKETREQUEST_CUSTOMFIELDSENTRY']._serialized_end=1003
+  _globals['_GETTICKETREQUEST']._serialized_start=2018
+  _globals['_GETTICKETREQUEST']._serialized_end=2048
+  _globals['_LISTTICKETSREQUEST']._serialized_start=2050
+  _globals['_LISTTICKETSREQUEST']._serialized_end=2163
+  _globals['_LISTTICKETSRESPONSE']._serialized_start=2165
+  _globals['_LISTTICKETSRESPONSE']._serialized_end=2261
+  _globals['_UPDATETICKETREQUEST']._serialized_start=2264
+  _globals['_UPDATETICKETREQUEST']._serialized_end=2467
+  _globals['_ADDCOMMENTREQUEST']._serialized_start=2470
+  _globals['_ADDCOMMENTREQUEST']._serialized_end=2645
+  _globals['_ADDCOMMENTRESPONSE']._serialized_start=2647
+  _globals['_ADDCOMMENTRESPONSE']._serialized_end=2767
+  _globals['_ASSIGNTICKETREQUEST']._serialized_start=2770
+  _globals['_ASSIGNTICKETREQUEST']._serialized_end=2943
+  _globals['_GETTICKETHISTORYREQUEST']._serialized_start=2945
+  _globals['_GETTICKETHISTORYREQUEST']._serialized_end=2989
+  _globals['_GETTICKETHISTORYRESPONSE']._serialized_start=2992
+  _globals['_GETTICKETHISTORYRESPONSE']._serialized_end=3126
+  _globals['_TICKETSERVICE']._serialized_start=3129
+  _globals['_TICKETSERVICE']._serialized_end=3848
 # @@protoc_insertion_point(module_scope)

@@ -50,6 +50,26 @@ class TicketServiceStub:
                 request_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.ListTicketsRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.ListTicketsResponse.FromString,
                 _registered_method=True)
+        self.UpdateTicket = channel.unary_unary(
+                '/helpdesk.api.tickets.v1.TicketService/UpdateTicket',
+                request_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.UpdateTicketRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.Ticket.FromString,
+                _registered_method=True)
+        self.AddComment = channel.unary_unary(
+                '/helpdesk.api.tickets.v1.TicketService/AddComment',
+                request_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.AddCommentRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.AddCommentResponse.FromString,
+                _registered_method=True)
+        self.AssignTicket = channel.unary_unary(
+                '/helpdesk.api.tickets.v1.TicketService/AssignTicket',
+                request_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.AssignTicketRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.Ticket.FromString,
+                _registered_method=True)
+        self.GetTicketHistory = channel.unary_unary(
+                '/helpdesk.api.tickets.v1.TicketService/GetTicketHistory',
+                request_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.GetTicketHistoryRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.GetTicketHistoryResponse.FromString,
+                _registered_method=True)
 
 
 class TicketServiceServicer:
@@ -78,6 +98,37 @@ class TicketServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateTicket(self, request, context):
+        """Changes the fields named in update_mask: status, priority, category, tags, team,
+        custom_fields. Illegal status moves are refused with FAILED_PRECONDITION naming both
+        states; a stale expected_version with ABORTED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddComment(self, request, context):
+        """Adds a public reply or an internal note. The first public agent reply sets
+        first_response_at; a requester reply to a pending or resolved ticket reopens it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AssignTicket(self, request, context):
+        """Sets team, tier and agent. Idempotent by idempotency_key (routing passes its event id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTicketHistory(self, request, context):
+        """Every change to the ticket, oldest first: who, what, when, old and new values.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TicketServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +146,26 @@ def add_TicketServiceServicer_to_server(servicer, server):
                     servicer.ListTickets,
                     request_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.ListTicketsRequest.FromString,
                     response_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.ListTicketsResponse.SerializeToString,
+            ),
+            'UpdateTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateTicket,
+                    request_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.UpdateTicketRequest.FromString,
+                    response_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.Ticket.SerializeToString,
+            ),
+            'AddComment': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddComment,
+                    request_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.AddCommentRequest.FromString,
+                    response_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.AddCommentResponse.SerializeToString,
+            ),
+            'AssignTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.AssignTicket,
+                    request_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.AssignTicketRequest.FromString,
+                    response_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.Ticket.SerializeToString,
+            ),
+            'GetTicketHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTicketHistory,
+                    request_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.GetTicketHistoryRequest.FromString,
+                    response_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.GetTicketHistoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +250,114 @@ class TicketService:
             '/helpdesk.api.tickets.v1.TicketService/ListTickets',
             helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.ListTicketsRequest.SerializeToString,
             helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.ListTicketsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.api.tickets.v1.TicketService/UpdateTicket',
+            helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.UpdateTicketRequest.SerializeToString,
+            helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.Ticket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddComment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.api.tickets.v1.TicketService/AddComment',
+            helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.AddCommentRequest.SerializeToString,
+            helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.AddCommentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AssignTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.api.tickets.v1.TicketService/AssignTicket',
+            helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.AssignTicketRequest.SerializeToString,
+            helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.Ticket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTicketHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.api.tickets.v1.TicketService/GetTicketHistory',
+            helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.GetTicketHistoryRequest.SerializeToString,
+            helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.GetTicketHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,6 +41,19 @@ class TicketServiceStub:
     """Returns one ticket by id or by number ("HD-1042"); NOT_FOUND if there is none."""
     ListTickets: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.ListTicketsRequest, _tickets_pb2.ListTicketsResponse]
     """Lists tickets, newest first, in stable pages."""
+    UpdateTicket: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.UpdateTicketRequest, _tickets_pb2.Ticket]
+    """Changes the fields named in update_mask: status, priority, category, tags, team,
+    custom_fields. Illegal status moves are refused with FAILED_PRECONDITION naming both
+    states; a stale expected_version with ABORTED.
+    """
+    AddComment: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.AddCommentRequest, _tickets_pb2.AddCommentResponse]
+    """Adds a public reply or an internal note. The first public agent reply sets
+    first_response_at; a requester reply to a pending or resolved ticket reopens it.
+    """
+    AssignTicket: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.AssignTicketRequest, _tickets_pb2.Ticket]
+    """Sets team, tier and agent. Idempotent by idempotency_key (routing passes its event id)."""
+    GetTicketHistory: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.GetTicketHistoryRequest, _tickets_pb2.GetTicketHistoryResponse]
+    """Every change to the ticket, oldest first: who, what, when, old and new values."""
 
 @_typing.type_check_only
 class TicketServiceAsyncStub(TicketServiceStub):
@@ -55,6 +68,19 @@ class TicketServiceAsyncStub(TicketServiceStub):
     """Returns one ticket by id or by number ("HD-1042"); NOT_FOUND if there is none."""
     ListTickets: _aio.UnaryUnaryMultiCallable[_tickets_pb2.ListTicketsRequest, _tickets_pb2.ListTicketsResponse]  # type: ignore[assignment]
     """Lists tickets, newest first, in stable pages."""
+    UpdateTicket: _aio.UnaryUnaryMultiCallable[_tickets_pb2.UpdateTicketRequest, _tickets_pb2.Ticket]  # type: ignore[assignment]
+    """Changes the fields named in update_mask: status, priority, category, tags, team,
+    custom_fields. Illegal status moves are refused with FAILED_PRECONDITION naming both
+    states; a stale expected_version with ABORTED.
+    """
+    AddComment: _aio.UnaryUnaryMultiCallable[_tickets_pb2.AddCommentRequest, _tickets_pb2.AddCommentResponse]  # type: ignore[assignment]
+    """Adds a public reply or an internal note. The first public agent reply sets
+    first_response_at; a requester reply to a pending or resolved ticket reopens it.
+    """
+    AssignTicket: _aio.UnaryUnaryMultiCallable[_tickets_pb2.AssignTicketRequest, _tickets_pb2.Ticket]  # type: ignore[assignment]
+    """Sets team, tier and agent. Idempotent by idempotency_key (routing passes its event id)."""
+    GetTicketHistory: _aio.UnaryUnaryMultiCallable[_tickets_pb2.GetTicketHistoryRequest, _tickets_pb2.GetTicketHistoryResponse]  # type: ignore[assignment]
+    """Every change to the ticket, oldest first: who, what, when, old and new values."""
 
 class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
     """Intake's ticket API. Intake is the only writer of tickets."""
@@ -84,5 +110,42 @@ class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tickets_pb2.ListTicketsResponse, _abc.Awaitable[_tickets_pb2.ListTicketsResponse]]:
         """Lists tickets, newest first, in stable pages."""
+
+    @_abc_1.abstractmethod
+    def UpdateTicket(
+        self,
+        request: _tickets_pb2.UpdateTicketRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.Ticket, _abc.Awaitable[_tickets_pb2.Ticket]]:
+        """Changes the fields named in update_mask: status, priority, category, tags, team,
+        custom_fields. Illegal status moves are refused with FAILED_PRECONDITION naming both
+        states; a stale expected_version with ABORTED.
+        """
+
+    @_abc_1.abstractmethod
+    def AddComment(
+        self,
+        request: _tickets_pb2.AddCommentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.AddCommentResponse, _abc.Awaitable[_tickets_pb2.AddCommentResponse]]:
+        """Adds a public reply or an internal note. The first public agent reply sets
+        first_response_at; a requester reply to a pending or resolved ticket reopens it.
+        """
+
+    @_abc_1.abstractmethod
+    def AssignTicket(
+        self,
+        request: _tickets_pb2.AssignTicketRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.Ticket, _abc.Awaitable[_tickets_pb2.Ticket]]:
+        """Sets team, tier and agent. Idempotent by idempotency_key (routing passes its event id)."""
+
+    @_abc_1.abstractmethod
+    def GetTicketHistory(
+        self,
+        request: _tickets_pb2.GetTicketHistoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.GetTicketHistoryResponse, _abc.Awaitable[_tickets_pb2.GetTicketHistoryResponse]]:
+        """Every change to the ticket, oldest first: who, what, when, old and new values."""
 
 def add_TicketServiceServicer_to_server(servicer: TicketServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,201 @@
+"""The ticket lifecycle over gRPC on the real servers: updates with a field mask and
+optimistic concurrency, comments, assignment, history, and the events they publish."""
+
+import asyncio
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
+from kafka_tools import TopicWatcher, headers_of
+from test_intake_grpc import TICKET_EVENTS, new_request
+
+from helpdesk.api.common.v1 import common_pb2
+from helpdesk.api.events.v1 import ticket_events_pb2
+from helpdesk.api.tickets.v1 import tickets_pb2
+
+AGENT = common_pb2.Actor(id="agent-7", role=common_pb2.ACTOR_ROLE_AGENT)
+REQUESTER = common_pb2.Actor(id="ann@example.com", role=common_pb2.ACTOR_ROLE_REQUESTER)
+ROUTING = common_pb2.Actor(id="routing", role=common_pb2.ACTOR_ROLE_SYSTEM)
+
+
+def update(ticket_id: str, version: int = 0, **fields: Any) -> tickets_pb2.UpdateTicketRequest:
+    return tickets_pb2.UpdateTicketRequest(
+        id=ticket_id,
+        ticket=tickets_pb2.Ticket(**fields),
+        update_mask=FieldMask(paths=list(fields)),
+        expected_version=version,
+        actor=AGENT,
+    )
+
+
+async def test_a_ticket_lives_and_every_change_is_published(infra: Any, tickets: Any) -> None:
+    async with TopicWatcher(infra.kafka, TICKET_EVENTS) as watcher:
+        ticket = await tickets.CreateTicket(new_request(), timeout=10)
+        assigned = await tickets.AssignTicket(
+            tickets_pb2.AssignTicketRequest(
+                ticket_id=ticket.id,
+                team="it-service-desk",
+                tier="l1",
+                agent_id="agent-7",
+                idempotency_key="routing-event-1",
+                reason="rule: vpn -> it-service-desk",
+                actor=ROUTING,
+            ),
+            timeout=10,
+        )
+        assert (assigned.team, assigned.tier, assigned.assignee_id) == (
+            "it-service-desk",
+            "L1",
+            "agent-7",
+        )
+        assert assigned.status == common_pb2.TICKET_STATUS_OPEN
+        replayed = await tickets.AssignTicket(
+            tickets_pb2.AssignTicketRequest(
+                ticket_id=ticket.id,
+                team="other-team",
+                idempotency_key="routing-event-1",
+                actor=ROUTING,
+            ),
+            timeout=10,
+        )
+        assert replayed.version == assigned.version, "a replayed assignment changes nothing"
+
+        replied = await tickets.AddComment(
+            tickets_pb2.AddCommentRequest(
+                ticket_id=ticket.number, author=AGENT, body="Please restart the VPN client."
+            ),
+            timeout=10,
+        )
+        assert replied.ticket.HasField("first_response_at")
+        pending = await tickets.UpdateTicket(
+            update(ticket.id, replied.ticket.version, status=common_pb2.TICKET_STATUS_PENDING),
+            timeout=10,
+        )
+        answered = await tickets.AddComment(
+            tickets_pb2.AddCommentRequest(
+                ticket_id=ticket.id, author=REQUESTER, body="Still broken after a restart."
+            ),
+            timeout=10,
+        )
+        assert answered.ticket.status == common_pb2.TICKET_STATUS_OPEN
+        resolved = await tickets.UpdateTicket(
+            update(
+                ticket.id,
+                status=common_pb2.TICKET_STATUS_RESOLVED,
+                priority=common_pb2.PRIORITY_URGENT,
+            ),
+            timeout=10,
+        )
+        assert resolved.HasField("resolved_at")
+        reopened = await tickets.AddComment(
+            tickets_pb2.AddCommentRequest(ticket_id=ticket.id, author=REQUESTER, body="Again!"),
+            timeout=10,
+        )
+        assert reopened.ticket.status == common_pb2.TICKET_STATUS_OPEN
+        assert reopened.ticket.reopen_count == 1
+        assert pending.version < answered.ticket.version < reopened.ticket.version
+
+        expected = [
+            "created",
+            "assigned",
+            "status_changed",
+            "commented",
+            "status_changed",
+            "commented",
+            "status_changed",
+            "updated",
+            "status_changed",
+            "resolved",
+            "commented",
+            "status_changed",
+            "reopened",
+        ]
+        records = await watcher.collect(
+            lambda r: r.key == ticket.id.encode(), count=len(expected), settle=1.0
+        )
+    types = [headers_of(r)["ce_type"].split(".")[2] for r in records]
+    assert sorted(types) == sorted(expected)
+    assert len({headers_of(r)["ce_id"] for r in records}) == len(records)
+    by_type = {headers_of(r)["ce_type"]: r for r in records}
+    reopen = ticket_events_pb2.TicketReopened.FromString(
+        by_type["helpdesk.ticket.reopened.v1"].value
+    )
+    assert reopen.ticket.reopen_count == 1
+    assign_event = ticket_events_pb2.TicketAssigned.FromString(
+        by_type["helpdesk.ticket.assigned.v1"].value
+    )
+    assert assign_event.reason == "rule: vpn -> it-service-desk"
+    assert assign_event.actor.id == "routing"
+
+    history = await tickets.GetTicketHistory(
+        tickets_pb2.GetTicketHistoryRequest(ticket_id=ticket.number), timeout=10
+    )
+    assert [e.action for e in history.entries] == expected
+    assert {e.event_id for e in history.entries} == {headers_of(r)["ce_id"] for r in records}
+    priority_change = next(e for e in history.entries if e.action == "updated")
+    assert [(c.field, c.old_value, c.new_value) for c in priority_change.changes] == [
+        ("priority", "high", "urgent")
+    ]
+    assert [c.body for c in history.comments] == [
+        "Please restart the VPN client.",
+        "Still broken after a restart.",
+        "Again!",
+    ]
+
+
+async def test_illegal_moves_and_stale_versions_are_refused(tickets: Any) -> None:
+    ticket = await tickets.CreateTicket(new_request(), timeout=10)
+    closed = await tickets.UpdateTicket(
+        update(ticket.id, ticket.version, status=common_pb2.TICKET_STATUS_CLOSED), timeout=10
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await tickets.UpdateTicket(
+            update(ticket.id, status=common_pb2.TICKET_STATUS_OPEN), timeout=10
+        )
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "closed" in (caught.value.details() or "")
+
+    other = await tickets.CreateTicket(new_request(), timeout=10)
+    await tickets.UpdateTicket(
+        update(other.id, other.version, priority=common_pb2.PRIORITY_LOW), timeout=10
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as stale:
+        await tickets.UpdateTicket(
+            update(other.id, other.version, priority=common_pb2.PRIORITY_URGENT), timeout=10
+        )
+    assert stale.value.code() == grpc.StatusCode.ABORTED
+    assert closed.status == common_pb2.TICKET_STATUS_CLOSED
+
+    with pytest.raises(grpc.aio.AioRpcError) as bad_mask:
+        await tickets.UpdateTicket(
+            tickets_pb2.UpdateTicketRequest(
+                id=other.id, update_mask=FieldMask(paths=["subject"]), actor=AGENT
+            ),
+            timeout=10,
+        )
+    assert bad_mask.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "update_mask" in (bad_mask.value.details() or "")
+
+
+async def test_concurrent_writers_never_lose_a_change(tickets: Any) -> None:
+    ticket = await tickets.CreateTicket(new_request(), timeout=10)
+    bodies = [f"note {i}" for i in range(20)]
+    await asyncio.gather(
+        *(
+            tickets.AddComment(
+                tickets_pb2.AddCommentRequest(
+                    ticket_id=ticket.id, author=AGENT, body=body, internal=True
+                ),
+                timeout=30,
+            )
+            for body in bodies
+        )
+    )
+    history = await tickets.GetTicketHistory(
+        tickets_pb2.GetTicketHistoryRequest(ticket_id=ticket.id), timeout=10
+    )
+    assert sorted(c.body for c in history.comments) == sorted(bodies)
+    current = await tickets.GetTicket(tickets_pb2.GetTicketRequest(id=ticket.id), timeout=10)
+    assert current.version == ticket.version + len(bodies)
+    assert not current.HasField("first_response_at"), "internal notes are no first response"
