@@ -28,10 +28,13 @@ from helpdesk.api.tickets.v1 import tickets_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "deploy" / "local" / "infra.sh"
-TEST_LOCAL_DIR = ROOT / ".local" / "test"
-TEST_KAFKA_PORT = 19092
-TEST_KAFKA_CONTROLLER_PORT = 19093
-TEST_MONGODB_PORT = 37017
+# A private copy of the servers per test session; two sessions on one machine pick
+# different ports with HELPDESK_TEST_PORT_OFFSET (e.g. 100).
+_OFFSET = int(os.environ.get("HELPDESK_TEST_PORT_OFFSET", "0"))
+TEST_LOCAL_DIR = ROOT / ".local" / (f"test-{_OFFSET}" if _OFFSET else "test")
+TEST_KAFKA_PORT = 19092 + _OFFSET
+TEST_KAFKA_CONTROLLER_PORT = 19093 + _OFFSET
+TEST_MONGODB_PORT = 37017 + _OFFSET
 
 
 @dataclass(frozen=True)
