@@ -199,3 +199,119 @@ async def test_concurrent_writers_never_lose_a_change(tickets: Any) -> None:
     current = await tickets.GetTicket(tickets_pb2.GetTicketRequest(id=ticket.id), timeout=10)
     assert current.version == ticket.version + len(bodies)
     assert not current.HasField("first_response_at"), "internal notes are no first response"
+
+
+async def resolved_ticket(tickets: Any) -> Any:
+    ticket = await tickets.CreateTicket(new_request(), timeout=10)
+    return await tickets.UpdateTicket(
+        update(ticket.id, status=common_pb2.TICKET_STATUS_RESOLVED), timeout=10
+    )
+
+
+async def test_rating_only_by_the_requester_and_a_bad_one_blocks_quiet_closing(
+    infra: Any, tickets: Any
+) -> None:
+    open_ticket = await tickets.CreateTicket(new_request(), timeout=10)
+    with pytest.raises(grpc.aio.AioRpcError) as too_early:
+        await tickets.RateTicket(
+            tickets_pb2.RateTicketRequest(ticket_id=open_ticket.id, actor=REQUESTER, score=5),
+            timeout=10,
+        )
+    assert too_early.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+    ticket = await resolved_ticket(tickets)
+    with pytest.raises(grpc.aio.AioRpcError) as stranger:
+        await tickets.RateTicket(
+            tickets_pb2.RateTicketRequest(ticket_id=ticket.id, actor=AGENT, score=5), timeout=10
+        )
+    assert stranger.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as out_of_range:
+        await tickets.RateTicket(
+            tickets_pb2.RateTicketRequest(ticket_id=ticket.id, actor=REQUESTER, score=9),
+            timeout=10,
+        )
+    assert out_of_range.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    async with TopicWatcher(infra.kafka, TICKET_EVENTS) as watcher:
+        rated = await tickets.RateTicket(
+            tickets_pb2.RateTicketRequest(
+                ticket_id=ticket.id, actor=REQUESTER, score=1, comment="Took three days."
+            ),
+            timeout=10,
+        )
+        records = await watcher.collect(
+            lambda r: (
+                r.key == ticket.id.encode()
+                and headers_of(r)["ce_type"] == "helpdesk.ticket.rated.v1"
+            )
+        )
+    assert rated.review_required
+    assert rated.rating.score == 1
+    assert ticket_events_pb2.TicketRated.FromString(records[0].value).bad
+
+    close = tickets_pb2.UpdateTicketRequest(
+        id=ticket.id,
+        ticket=tickets_pb2.Ticket(status=common_pb2.TICKET_STATUS_CLOSED),
+        update_mask=FieldMask(paths=["status"]),
+        actor=common_pb2.Actor(id="sla-auto-close", role=common_pb2.ACTOR_ROLE_SYSTEM),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as quietly:
+        await tickets.UpdateTicket(close, timeout=10)
+    assert quietly.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "review" in (quietly.value.details() or "")
+    closed = await tickets.UpdateTicket(
+        update(ticket.id, status=common_pb2.TICKET_STATUS_CLOSED), timeout=10
+    )
+    assert closed.status == common_pb2.TICKET_STATUS_CLOSED
+    assert not closed.review_required
+
+
+async def test_merge_closes_the_source_and_notes_the_target(tickets: Any) -> None:
+    source = await tickets.CreateTicket(new_request(subject="VPN down again"), timeout=10)
+    target = await tickets.CreateTicket(new_request(), timeout=10)
+    request = tickets_pb2.MergeTicketsRequest(
+        source_id=source.number, target_id=target.number, actor=AGENT
+    )
+    merged = await tickets.MergeTickets(request, timeout=10)
+    assert merged.source.status == common_pb2.TICKET_STATUS_CLOSED
+    assert merged.source.merged_into == target.number
+    assert [(link.kind, link.ticket_number) for link in merged.target.links] == [
+        ("merged_from", source.number)
+    ]
+    again = await tickets.MergeTickets(request, timeout=10)
+    assert again.target.version == merged.target.version, "a repeated merge changes nothing"
+    notes = await tickets.GetTicketHistory(
+        tickets_pb2.GetTicketHistoryRequest(ticket_id=target.id), timeout=10
+    )
+    assert len(notes.comments) == 1
+    assert notes.comments[0].internal
+    assert "VPN down again" in notes.comments[0].body
+
+    with pytest.raises(grpc.aio.AioRpcError) as into_itself:
+        await tickets.MergeTickets(
+            tickets_pb2.MergeTicketsRequest(source_id=target.id, target_id=target.id, actor=AGENT),
+            timeout=10,
+        )
+    assert into_itself.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_links_go_both_ways(tickets: Any) -> None:
+    first = await tickets.CreateTicket(new_request(), timeout=10)
+    second = await tickets.CreateTicket(new_request(), timeout=10)
+    linked = await tickets.LinkTickets(
+        tickets_pb2.LinkTicketsRequest(
+            ticket_id=second.id, other_id=first.number, kind="duplicate_of", actor=AGENT
+        ),
+        timeout=10,
+    )
+    assert [(x.kind, x.ticket_id) for x in linked.ticket.links] == [("duplicate_of", first.id)]
+    assert [(x.kind, x.ticket_id) for x in linked.other.links] == [("has_duplicate", second.id)]
+    with pytest.raises(grpc.aio.AioRpcError) as bad_kind:
+        await tickets.LinkTickets(
+            tickets_pb2.LinkTicketsRequest(
+                ticket_id=second.id, other_id=first.id, kind="parent_of", actor=AGENT
+            ),
+            timeout=10,
+        )
+    assert bad_kind.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "kind" in (bad_kind.value.details() or "")

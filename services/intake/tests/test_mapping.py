@@ -163,6 +163,10 @@ def test_ticket_to_document_shape() -> None:
         "closed_at": None,
         "reopen_count": 0,
         "assignment_keys": [],
+        "rating": None,
+        "review_required": False,
+        "merged_into": "",
+        "links": [],
     }
     # Plain strings and lists, which BSON stores as such.
     assert type(doc["priority"]) is str

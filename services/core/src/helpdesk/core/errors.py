@@ -49,6 +49,10 @@ class FailedPrecondition(HelpdeskError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class PermissionDenied(HelpdeskError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
 class Aborted(HelpdeskError):
     """A concurrent change won; the caller may re-read and retry."""
 

@@ -13,7 +13,14 @@ from typing import Any
 from google.protobuf.message import Message
 
 from helpdesk.api.events.v1 import ticket_events_pb2
-from helpdesk.core.errors import Aborted, FieldViolation, InvalidArgument, NotFound, Unavailable
+from helpdesk.core.errors import (
+    Aborted,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 from helpdesk.core.kafka import TICKET_EVENTS_TOPIC
 from helpdesk.core.logging import get_logger
 from helpdesk.core.mongo import DocumentLocks, store_precision
@@ -28,6 +35,7 @@ from helpdesk.intake.mapping import (
     comment_from_document,
     comment_to_document,
     comment_to_proto,
+    link_to_proto,
     ticket_to_proto,
 )
 from helpdesk.intake.metrics import TICKETS_CREATED
@@ -211,6 +219,45 @@ class TicketCommands:
             ),
         )
 
+    async def rate(self, key: str, actor: Actor, score: int, comment: str) -> domain.Ticket:
+        return await self._change(key, lambda t, now: lifecycle.rate(t, actor, score, comment, now))
+
+    async def link(
+        self, key: str, other_key: str, kind: str, actor: Actor
+    ) -> tuple[domain.Ticket, domain.Ticket]:
+        """Links both ways; a repeat (or a retry after a crash between the two) completes it."""
+        checked = lifecycle.check_link_kind(kind)
+        other = await self.get(other_key)
+        ticket = await self._change(
+            key, lambda t, now: lifecycle.link(t, other, checked, actor, now)
+        )
+        reverse = lifecycle.REVERSE_LINK[checked]
+        other = await self._change(
+            other.id, lambda o, now: lifecycle.link(o, ticket, reverse, actor, now)
+        )
+        return ticket, other
+
+    async def merge(
+        self, source_key: str, target_key: str, actor: Actor
+    ) -> tuple[domain.Ticket, domain.Ticket]:
+        """The target first (link and note), then the source (closed, merged into the target):
+        a crash in between leaves both usable, and a retry completes the merge."""
+        source = await self.get(source_key)
+        target = await self.get(target_key)
+        if source.id == target.id:
+            raise InvalidArgument(
+                [FieldViolation("target_id", "a ticket cannot merge into itself")]
+            )
+        if source.status == domain.Status.CLOSED and source.merged_into != target.number:
+            raise FailedPrecondition(f"ticket {source.number} is closed and cannot be merged")
+        target = await self._change(
+            target.id, lambda t, now: lifecycle.receive_merge(t, source, actor, now)
+        )
+        source = await self._change(
+            source.id, lambda s, now: lifecycle.merge_into(s, target, actor, now)
+        )
+        return source, target
+
     async def history(self, key: str) -> tuple[list[dict[str, Any]], list[lifecycle.Comment]]:
         ticket = await self.get(key)
         found = await self._store.history(ticket.id)
@@ -318,6 +365,20 @@ def change_records(
                 assert change.comment is not None
                 payload = ticket_events_pb2.TicketCommented(
                     ticket=proto, comment=comment_to_proto(change.comment)
+                )
+            case Action.RATED:
+                changes = change.changes
+                payload = ticket_events_pb2.TicketRated(ticket=proto, bad=ticket.review_required)
+            case Action.MERGED:
+                changes = tuple(c for c in other_changes if c.field == "merged_into")
+                payload = ticket_events_pb2.TicketMerged(
+                    ticket=proto, target_number=ticket.merged_into, actor=actor
+                )
+            case Action.LINKED:
+                assert change.link is not None
+                changes = tuple(c for c in other_changes if c.field == "links")
+                payload = ticket_events_pb2.TicketLinked(
+                    ticket=proto, link=link_to_proto(change.link), actor=actor
                 )
             case Action.ASSIGNED:
                 changes = other_changes

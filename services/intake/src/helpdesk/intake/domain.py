@@ -284,6 +284,27 @@ class Ticket:
     reopen_count: int = 0
     # Idempotency keys of the latest assignments, so a redelivered decision changes nothing.
     assignment_keys: tuple[str, ...] = ()
+    rating: "Rating | None" = None
+    # A bad rating waits for a person: automation may not close the ticket meanwhile.
+    review_required: bool = False
+    merged_into: str = ""
+    links: tuple["Link", ...] = ()
+
+
+@dataclass(frozen=True)
+class Rating:
+    score: int
+    comment: str
+    rated_at: datetime
+
+
+@dataclass(frozen=True)
+class Link:
+    """A relation to another ticket, seen from this one."""
+
+    kind: str
+    ticket_number: str
+    ticket_id: str
 
 
 # Ticket ids derived from request ids live in their own UUID namespace.

@@ -102,3 +102,31 @@ class TicketService(tickets_pb2_grpc.TicketServiceServicer):
             entries=[history_entry_to_proto(e) for e in entries],
             comments=[comment_to_proto(c) for c in comments],
         )
+
+    async def RateTicket(
+        self, request: tickets_pb2.RateTicketRequest, context: Context
+    ) -> tickets_pb2.Ticket:
+        ticket = await self._commands.rate(
+            request.ticket_id, actor_from_proto(request.actor), request.score, request.comment
+        )
+        return ticket_to_proto(ticket)
+
+    async def MergeTickets(
+        self, request: tickets_pb2.MergeTicketsRequest, context: Context
+    ) -> tickets_pb2.MergeTicketsResponse:
+        source, target = await self._commands.merge(
+            request.source_id, request.target_id, actor_from_proto(request.actor)
+        )
+        return tickets_pb2.MergeTicketsResponse(
+            source=ticket_to_proto(source), target=ticket_to_proto(target)
+        )
+
+    async def LinkTickets(
+        self, request: tickets_pb2.LinkTicketsRequest, context: Context
+    ) -> tickets_pb2.LinkTicketsResponse:
+        ticket, other = await self._commands.link(
+            request.ticket_id, request.other_id, request.kind, actor_from_proto(request.actor)
+        )
+        return tickets_pb2.LinkTicketsResponse(
+            ticket=ticket_to_proto(ticket), other=ticket_to_proto(other)
+        )

@@ -9,11 +9,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from helpdesk.core.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from helpdesk.core.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    PermissionDenied,
+)
 from helpdesk.intake.domain import (
     MAX_DESCRIPTION,
     Category,
+    Link,
     Priority,
+    Rating,
     Status,
     Ticket,
     TicketDraft,
@@ -64,6 +71,9 @@ class Action(StrEnum):
     CLOSED = "closed"
     COMMENTED = "commented"
     ASSIGNED = "assigned"
+    RATED = "rated"
+    MERGED = "merged"
+    LINKED = "linked"
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,7 @@ class Change:
     actions: tuple[Action, ...] = ()
     comment: Comment | None = None
     reason: str = ""
+    link: Link | None = None
 
     @property
     def is_noop(self) -> bool:
@@ -216,7 +227,14 @@ def update_ticket(
             raise InvalidArgument(
                 [FieldViolation("ticket.status", f"must be one of {allowed}; got {patch.status!r}")]
             ) from None
+        if to == Status.CLOSED and ticket.review_required and actor.role == Role.SYSTEM:
+            raise FailedPrecondition(
+                f"ticket {ticket.number} has a bad rating waiting for review; "
+                "an agent must close it"
+            )
         updated, actions = move_status(updated, to, now)
+        if actions and to in (Status.CLOSED, Status.OPEN) and actor.role == Role.AGENT:
+            updated = replace(updated, review_required=False)  # a person looked at it
     changes = _field_changes(ticket, updated)
     if [c for c in changes if c.field != "status"]:
         actions = (Action.UPDATED, *actions)
@@ -247,11 +265,12 @@ def _finish(
     *,
     comment: Comment | None = None,
     reason: str = "",
+    link: Link | None = None,
 ) -> Change:
     if not actions:
         return Change(before=before, ticket=before, actor=actor)
     done = replace(after, version=before.version + 1, updated_at=now)
-    return Change(before, done, actor, changes, actions, comment, reason)
+    return Change(before, done, actor, changes, actions, comment, reason, link)
 
 
 def _attachments(raw: list[Attachment]) -> tuple[Attachment, ...]:
@@ -366,3 +385,128 @@ def assign(
         keys = (*ticket.assignment_keys, idempotency_key)[-MAX_ASSIGNMENT_KEYS:]
         updated = replace(updated, assignment_keys=keys)
     return _finish(ticket, updated, actor, changes, actions, now, reason=reason.strip()[:500])
+
+
+MAX_RATING_COMMENT = 2_000
+LINK_KINDS = ("duplicate_of", "related_to")
+REVERSE_LINK = {
+    "duplicate_of": "has_duplicate",
+    "has_duplicate": "duplicate_of",
+    "related_to": "related_to",
+    "merged_into": "merged_from",
+    "merged_from": "merged_into",
+}
+BAD_SCORE = 2
+
+
+def rate(ticket: Ticket, actor: Actor, score: int, comment: str, now: datetime) -> Change:
+    """The requester's satisfaction with a resolved ticket; a bad score asks for review."""
+    check_actor(actor)
+    problems: list[FieldViolation] = []
+    if not 1 <= score <= 5:
+        problems.append(FieldViolation("score", f"must be 1 to 5; got {score}"))
+    text = comment.strip()
+    if len(text) > MAX_RATING_COMMENT:
+        problems.append(
+            FieldViolation("comment", f"must be at most {MAX_RATING_COMMENT} characters")
+        )
+    if problems:
+        raise InvalidArgument(problems)
+    if actor.role != Role.REQUESTER or actor.id.lower() != ticket.requester.email:
+        raise PermissionDenied(f"only the requester of {ticket.number} may rate it")
+    if ticket.status not in (Status.RESOLVED, Status.CLOSED):
+        raise FailedPrecondition(
+            f"ticket {ticket.number} is {ticket.status.value}; it can be rated once resolved"
+        )
+    rated = replace(
+        ticket,
+        rating=Rating(score=score, comment=text, rated_at=now),
+        review_required=score <= BAD_SCORE,
+    )
+    change = FieldChange(
+        "rating",
+        str(ticket.rating.score) if ticket.rating else "",
+        str(score),
+    )
+    return _finish(ticket, rated, actor, (change,), (Action.RATED,), now)
+
+
+def _with_link(ticket: Ticket, link: Link) -> Ticket:
+    return replace(ticket, links=(*ticket.links, link))
+
+
+def _has_link(ticket: Ticket, kind: str, other: Ticket) -> bool:
+    return any(e.kind == kind and e.ticket_id == other.id for e in ticket.links)
+
+
+def check_link_kind(kind: str) -> str:
+    """The link kind a caller may ask for (the reverse kinds are the other side's)."""
+    value = kind.strip().lower()
+    if value not in LINK_KINDS:
+        raise InvalidArgument(
+            [FieldViolation("kind", f"must be one of {', '.join(LINK_KINDS)}; got {kind!r}")]
+        )
+    return value
+
+
+def link(ticket: Ticket, other: Ticket, kind: str, actor: Actor, now: datetime) -> Change:
+    """Links a ticket to another (this side); linking again changes nothing."""
+    check_actor(actor)
+    if kind not in REVERSE_LINK:
+        raise InvalidArgument([FieldViolation("kind", f"unknown link kind {kind!r}")])
+    if ticket.id == other.id:
+        raise InvalidArgument([FieldViolation("other_id", "a ticket cannot link to itself")])
+    if _has_link(ticket, kind, other):
+        return Change(before=ticket, ticket=ticket, actor=actor)
+    new_link = Link(kind=kind, ticket_number=other.number, ticket_id=other.id)
+    linked = _with_link(ticket, new_link)
+    change = FieldChange("links", "", f"{kind} {other.number}")
+    return _finish(ticket, linked, actor, (change,), (Action.LINKED,), now, link=new_link)
+
+
+def merge_into(source: Ticket, target: Ticket, actor: Actor, now: datetime) -> Change:
+    """The source's side of a merge: closed, pointing at the target. Repeats change nothing."""
+    check_actor(actor)
+    if source.id == target.id:
+        raise InvalidArgument([FieldViolation("target_id", "a ticket cannot merge into itself")])
+    if source.merged_into == target.number:
+        return Change(before=source, ticket=source, actor=actor)
+    if source.status == Status.CLOSED:
+        raise FailedPrecondition(f"ticket {source.number} is closed and cannot be merged")
+    new_link = Link(kind="merged_into", ticket_number=target.number, ticket_id=target.id)
+    merged = replace(_with_link(source, new_link), merged_into=target.number)
+    closed, moved = move_status(merged, Status.CLOSED, now)
+    changes = (*_field_changes(source, closed), FieldChange("merged_into", "", target.number))
+    return _finish(source, closed, actor, changes, (Action.MERGED, *moved), now, link=new_link)
+
+
+def receive_merge(target: Ticket, source: Ticket, actor: Actor, now: datetime) -> Change:
+    """The target's side of a merge: a link and an internal note with the source's request."""
+    check_actor(actor)
+    if _has_link(target, "merged_from", source):
+        return Change(before=target, ticket=target, actor=actor)
+    if target.status == Status.CLOSED:
+        raise FailedPrecondition(f"ticket {target.number} is closed; merge into an open ticket")
+    new_link = Link(kind="merged_from", ticket_number=source.number, ticket_id=source.id)
+    note = Comment(
+        id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"merge:{source.id}:{target.id}")),
+        author=actor,
+        body=(
+            f"{source.number} was merged into this ticket.\n\n"
+            f"{source.subject}\n\n{source.description}"
+        ),
+        internal=True,
+        attachments=(),
+        created_at=now,
+    )
+    changes = (FieldChange("links", "", f"merged_from {source.number}"),)
+    return _finish(
+        target,
+        _with_link(target, new_link),
+        actor,
+        changes,
+        (Action.LINKED, Action.COMMENTED),
+        now,
+        comment=note,
+        link=new_link,
+    )

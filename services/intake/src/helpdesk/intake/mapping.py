@@ -11,7 +11,9 @@ from helpdesk.core.errors import FieldViolation, InvalidArgument
 from helpdesk.intake.domain import (
     Category,
     Channel,
+    Link,
     Priority,
+    Rating,
     Requester,
     Status,
     Ticket,
@@ -100,6 +102,18 @@ def ticket_to_proto(ticket: Ticket) -> tickets_pb2.Ticket:
         resolved_at=_optional_timestamp(ticket.resolved_at),
         closed_at=_optional_timestamp(ticket.closed_at),
         reopen_count=ticket.reopen_count,
+        rating=(
+            tickets_pb2.Rating(
+                score=ticket.rating.score,
+                comment=ticket.rating.comment,
+                rated_at=_timestamp(ticket.rating.rated_at),
+            )
+            if ticket.rating
+            else None
+        ),
+        review_required=ticket.review_required,
+        merged_into=ticket.merged_into,
+        links=[link_to_proto(link) for link in ticket.links],
     )
 
 
@@ -134,6 +148,21 @@ def ticket_to_document(ticket: Ticket) -> dict[str, Any]:
         "closed_at": ticket.closed_at,
         "reopen_count": ticket.reopen_count,
         "assignment_keys": list(ticket.assignment_keys),
+        "rating": (
+            {
+                "score": ticket.rating.score,
+                "comment": ticket.rating.comment,
+                "rated_at": ticket.rating.rated_at,
+            }
+            if ticket.rating
+            else None
+        ),
+        "review_required": ticket.review_required,
+        "merged_into": ticket.merged_into,
+        "links": [
+            {"kind": link.kind, "ticket_number": link.ticket_number, "ticket_id": link.ticket_id}
+            for link in ticket.links
+        ],
     }
 
 
@@ -173,6 +202,27 @@ def ticket_from_document(doc: dict[str, Any]) -> Ticket:
         closed_at=_optional_utc(doc.get("closed_at")),
         reopen_count=int(doc.get("reopen_count", 0)),
         assignment_keys=tuple(doc.get("assignment_keys") or ()),
+        rating=_rating_from_document(doc.get("rating")),
+        review_required=bool(doc.get("review_required", False)),
+        merged_into=doc.get("merged_into", ""),
+        links=tuple(
+            Link(kind=e["kind"], ticket_number=e["ticket_number"], ticket_id=e["ticket_id"])
+            for e in doc.get("links") or ()
+        ),
+    )
+
+
+def _rating_from_document(doc: dict[str, Any] | None) -> Rating | None:
+    if not doc:
+        return None
+    return Rating(
+        score=int(doc["score"]), comment=doc.get("comment", ""), rated_at=_utc(doc["rated_at"])
+    )
+
+
+def link_to_proto(link: Link) -> tickets_pb2.TicketLink:
+    return tickets_pb2.TicketLink(
+        kind=link.kind, ticket_number=link.ticket_number, ticket_id=link.ticket_id
     )
 
 

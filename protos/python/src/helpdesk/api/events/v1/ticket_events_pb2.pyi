@@ -249,3 +249,88 @@ class TicketAssigned(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TicketAssigned: _TypeAlias = TicketAssigned  # noqa: Y015
+
+@_typing.final
+class TicketRated(_message.Message):
+    """The requester rated the help. ce_type: helpdesk.ticket.rated.v1"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_FIELD_NUMBER: _builtins.int
+    BAD_FIELD_NUMBER: _builtins.int
+    bad: _builtins.bool
+    """Score 1 or 2: the operations manager should look at it."""
+    @_builtins.property
+    def ticket(self) -> _tickets_pb2.Ticket: ...
+    def __init__(
+        self,
+        *,
+        ticket: _tickets_pb2.Ticket | None = ...,
+        bad: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ticket", b"ticket"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bad", b"bad", "ticket", b"ticket"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TicketRated: _TypeAlias = TicketRated  # noqa: Y015
+
+@_typing.final
+class TicketMerged(_message.Message):
+    """The ticket was merged into another (it is closed). ce_type: helpdesk.ticket.merged.v1"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_FIELD_NUMBER: _builtins.int
+    TARGET_NUMBER_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    target_number: _builtins.str
+    @_builtins.property
+    def ticket(self) -> _tickets_pb2.Ticket: ...
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        ticket: _tickets_pb2.Ticket | None = ...,
+        target_number: _builtins.str = ...,
+        actor: _common_pb2.Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "ticket", b"ticket"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "target_number", b"target_number", "ticket", b"ticket"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TicketMerged: _TypeAlias = TicketMerged  # noqa: Y015
+
+@_typing.final
+class TicketLinked(_message.Message):
+    """A link to another ticket was added. ce_type: helpdesk.ticket.linked.v1"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_FIELD_NUMBER: _builtins.int
+    LINK_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ticket(self) -> _tickets_pb2.Ticket: ...
+    @_builtins.property
+    def link(self) -> _tickets_pb2.TicketLink: ...
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        ticket: _tickets_pb2.Ticket | None = ...,
+        link: _tickets_pb2.TicketLink | None = ...,
+        actor: _common_pb2.Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "link", b"link", "ticket", b"ticket"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "link", b"link", "ticket", b"ticket"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TicketLinked: _TypeAlias = TicketLinked  # noqa: Y015

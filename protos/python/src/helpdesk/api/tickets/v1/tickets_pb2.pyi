@@ -67,6 +67,10 @@ class Ticket(_message.Message):
     RESOLVED_AT_FIELD_NUMBER: _builtins.int
     CLOSED_AT_FIELD_NUMBER: _builtins.int
     REOPEN_COUNT_FIELD_NUMBER: _builtins.int
+    RATING_FIELD_NUMBER: _builtins.int
+    REVIEW_REQUIRED_FIELD_NUMBER: _builtins.int
+    MERGED_INTO_FIELD_NUMBER: _builtins.int
+    LINKS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Opaque, stable id; the Kafka key of the ticket's events."""
     number: _builtins.str
@@ -89,6 +93,10 @@ class Ticket(_message.Message):
     """Agent working the ticket; empty while it waits in its queue."""
     reopen_count: _builtins.int
     """How often a resolved ticket came back."""
+    review_required: _builtins.bool
+    """Set by a bad rating until an agent closes or reopens the ticket."""
+    merged_into: _builtins.str
+    """The number of the ticket this one was merged into."""
     @_builtins.property
     def requester(self) -> _common_pb2.Requester: ...
     @_builtins.property
@@ -105,6 +113,10 @@ class Ticket(_message.Message):
     def resolved_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def closed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def rating(self) -> Global___Rating: ...
+    @_builtins.property
+    def links(self) -> _containers.RepeatedCompositeFieldContainer[Global___TicketLink]: ...
     def __init__(
         self,
         *,
@@ -130,14 +142,72 @@ class Ticket(_message.Message):
         resolved_at: _timestamp_pb2.Timestamp | None = ...,
         closed_at: _timestamp_pb2.Timestamp | None = ...,
         reopen_count: _builtins.int = ...,
+        rating: Global___Rating | None = ...,
+        review_required: _builtins.bool = ...,
+        merged_into: _builtins.str = ...,
+        links: _abc.Iterable[Global___TicketLink] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "created_at", b"created_at", "first_response_at", b"first_response_at", "requester", b"requester", "resolved_at", b"resolved_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "created_at", b"created_at", "first_response_at", b"first_response_at", "rating", b"rating", "requester", b"requester", "resolved_at", b"resolved_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "category", b"category", "channel", b"channel", "closed_at", b"closed_at", "created_at", b"created_at", "custom_fields", b"custom_fields", "description", b"description", "first_response_at", b"first_response_at", "id", b"id", "number", b"number", "priority", b"priority", "reopen_count", b"reopen_count", "request_id", b"request_id", "requester", b"requester", "resolved_at", b"resolved_at", "status", b"status", "subject", b"subject", "tags", b"tags", "team", b"team", "tier", b"tier", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "category", b"category", "channel", b"channel", "closed_at", b"closed_at", "created_at", b"created_at", "custom_fields", b"custom_fields", "description", b"description", "first_response_at", b"first_response_at", "id", b"id", "links", b"links", "merged_into", b"merged_into", "number", b"number", "priority", b"priority", "rating", b"rating", "reopen_count", b"reopen_count", "request_id", b"request_id", "requester", b"requester", "resolved_at", b"resolved_at", "review_required", b"review_required", "status", b"status", "subject", b"subject", "tags", b"tags", "team", b"team", "tier", b"tier", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Ticket: _TypeAlias = Ticket  # noqa: Y015
+
+@_typing.final
+class Rating(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCORE_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    RATED_AT_FIELD_NUMBER: _builtins.int
+    score: _builtins.int
+    """1 (very unhappy) to 5 (very happy)."""
+    comment: _builtins.str
+    @_builtins.property
+    def rated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        score: _builtins.int = ...,
+        comment: _builtins.str = ...,
+        rated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rated_at", b"rated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "rated_at", b"rated_at", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Rating: _TypeAlias = Rating  # noqa: Y015
+
+@_typing.final
+class TicketLink(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    TICKET_NUMBER_FIELD_NUMBER: _builtins.int
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """duplicate_of, has_duplicate, related_to, merged_from, merged_into."""
+    ticket_number: _builtins.str
+    """The other ticket's number."""
+    ticket_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        ticket_number: _builtins.str = ...,
+        ticket_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "ticket_id", b"ticket_id", "ticket_number", b"ticket_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TicketLink: _TypeAlias = TicketLink  # noqa: Y015
 
 @_typing.final
 class Attachment(_message.Message):
@@ -599,3 +669,138 @@ class GetTicketHistoryResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetTicketHistoryResponse: _TypeAlias = GetTicketHistoryResponse  # noqa: Y015
+
+@_typing.final
+class RateTicketRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    ticket_id: _builtins.str
+    score: _builtins.int
+    comment: _builtins.str
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor:
+        """Must be the ticket's requester."""
+
+    def __init__(
+        self,
+        *,
+        ticket_id: _builtins.str = ...,
+        actor: _common_pb2.Actor | None = ...,
+        score: _builtins.int = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "comment", b"comment", "score", b"score", "ticket_id", b"ticket_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RateTicketRequest: _TypeAlias = RateTicketRequest  # noqa: Y015
+
+@_typing.final
+class MergeTicketsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_ID_FIELD_NUMBER: _builtins.int
+    TARGET_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    source_id: _builtins.str
+    target_id: _builtins.str
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        source_id: _builtins.str = ...,
+        target_id: _builtins.str = ...,
+        actor: _common_pb2.Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "source_id", b"source_id", "target_id", b"target_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeTicketsRequest: _TypeAlias = MergeTicketsRequest  # noqa: Y015
+
+@_typing.final
+class MergeTicketsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def source(self) -> Global___Ticket: ...
+    @_builtins.property
+    def target(self) -> Global___Ticket: ...
+    def __init__(
+        self,
+        *,
+        source: Global___Ticket | None = ...,
+        target: Global___Ticket | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["source", b"source", "target", b"target"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["source", b"source", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeTicketsResponse: _TypeAlias = MergeTicketsResponse  # noqa: Y015
+
+@_typing.final
+class LinkTicketsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    OTHER_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ticket_id: _builtins.str
+    other_id: _builtins.str
+    kind: _builtins.str
+    """duplicate_of or related_to."""
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        ticket_id: _builtins.str = ...,
+        other_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        actor: _common_pb2.Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "kind", b"kind", "other_id", b"other_id", "ticket_id", b"ticket_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkTicketsRequest: _TypeAlias = LinkTicketsRequest  # noqa: Y015
+
+@_typing.final
+class LinkTicketsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_FIELD_NUMBER: _builtins.int
+    OTHER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ticket(self) -> Global___Ticket: ...
+    @_builtins.property
+    def other(self) -> Global___Ticket: ...
+    def __init__(
+        self,
+        *,
+        ticket: Global___Ticket | None = ...,
+        other: Global___Ticket | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["other", b"other", "ticket", b"ticket"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["other", b"other", "ticket", b"ticket"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkTicketsResponse: _TypeAlias = LinkTicketsResponse  # noqa: Y015

@@ -70,6 +70,21 @@ class TicketServiceStub:
                 request_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.GetTicketHistoryRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.GetTicketHistoryResponse.FromString,
                 _registered_method=True)
+        self.RateTicket = channel.unary_unary(
+                '/helpdesk.api.tickets.v1.TicketService/RateTicket',
+                request_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.RateTicketRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.Ticket.FromString,
+                _registered_method=True)
+        self.MergeTickets = channel.unary_unary(
+                '/helpdesk.api.tickets.v1.TicketService/MergeTickets',
+                request_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.MergeTicketsRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.MergeTicketsResponse.FromString,
+                _registered_method=True)
+        self.LinkTickets = channel.unary_unary(
+                '/helpdesk.api.tickets.v1.TicketService/LinkTickets',
+                request_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.LinkTicketsRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.LinkTicketsResponse.FromString,
+                _registered_method=True)
 
 
 class TicketServiceServicer:
@@ -129,6 +144,29 @@ class TicketServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RateTicket(self, request, context):
+        """The requester rates a resolved or closed ticket (CSAT, 1-5). A bad score (1 or 2)
+        asks a manager to review: the ticket cannot be closed by automation until an agent
+        closes or reopens it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MergeTickets(self, request, context):
+        """Closes the source as merged into the target; the target notes it and links both.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LinkTickets(self, request, context):
+        """Links two tickets: duplicate_of or related_to (the other side gets the reverse link).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TicketServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -166,6 +204,21 @@ def add_TicketServiceServicer_to_server(servicer, server):
                     servicer.GetTicketHistory,
                     request_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.GetTicketHistoryRequest.FromString,
                     response_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.GetTicketHistoryResponse.SerializeToString,
+            ),
+            'RateTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.RateTicket,
+                    request_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.RateTicketRequest.FromString,
+                    response_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.Ticket.SerializeToString,
+            ),
+            'MergeTickets': grpc.unary_unary_rpc_method_handler(
+                    servicer.MergeTickets,
+                    request_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.MergeTicketsRequest.FromString,
+                    response_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.MergeTicketsResponse.SerializeToString,
+            ),
+            'LinkTickets': grpc.unary_unary_rpc_method_handler(
+                    servicer.LinkTickets,
+                    request_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.LinkTicketsRequest.FromString,
+                    response_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.LinkTicketsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -358,6 +411,87 @@ class TicketService:
             '/helpdesk.api.tickets.v1.TicketService/GetTicketHistory',
             helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.GetTicketHistoryRequest.SerializeToString,
             helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.GetTicketHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RateTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.api.tickets.v1.TicketService/RateTicket',
+            helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.RateTicketRequest.SerializeToString,
+            helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.Ticket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MergeTickets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.api.tickets.v1.TicketService/MergeTickets',
+            helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.MergeTicketsRequest.SerializeToString,
+            helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.MergeTicketsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LinkTickets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.api.tickets.v1.TicketService/LinkTickets',
+            helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.LinkTicketsRequest.SerializeToString,
+            helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.LinkTicketsResponse.FromString,
             options,
             channel_credentials,
             insecure,

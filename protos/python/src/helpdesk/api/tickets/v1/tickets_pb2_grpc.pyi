@@ -54,6 +54,15 @@ class TicketServiceStub:
     """Sets team, tier and agent. Idempotent by idempotency_key (routing passes its event id)."""
     GetTicketHistory: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.GetTicketHistoryRequest, _tickets_pb2.GetTicketHistoryResponse]
     """Every change to the ticket, oldest first: who, what, when, old and new values."""
+    RateTicket: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.RateTicketRequest, _tickets_pb2.Ticket]
+    """The requester rates a resolved or closed ticket (CSAT, 1-5). A bad score (1 or 2)
+    asks a manager to review: the ticket cannot be closed by automation until an agent
+    closes or reopens it.
+    """
+    MergeTickets: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.MergeTicketsRequest, _tickets_pb2.MergeTicketsResponse]
+    """Closes the source as merged into the target; the target notes it and links both."""
+    LinkTickets: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.LinkTicketsRequest, _tickets_pb2.LinkTicketsResponse]
+    """Links two tickets: duplicate_of or related_to (the other side gets the reverse link)."""
 
 @_typing.type_check_only
 class TicketServiceAsyncStub(TicketServiceStub):
@@ -81,6 +90,15 @@ class TicketServiceAsyncStub(TicketServiceStub):
     """Sets team, tier and agent. Idempotent by idempotency_key (routing passes its event id)."""
     GetTicketHistory: _aio.UnaryUnaryMultiCallable[_tickets_pb2.GetTicketHistoryRequest, _tickets_pb2.GetTicketHistoryResponse]  # type: ignore[assignment]
     """Every change to the ticket, oldest first: who, what, when, old and new values."""
+    RateTicket: _aio.UnaryUnaryMultiCallable[_tickets_pb2.RateTicketRequest, _tickets_pb2.Ticket]  # type: ignore[assignment]
+    """The requester rates a resolved or closed ticket (CSAT, 1-5). A bad score (1 or 2)
+    asks a manager to review: the ticket cannot be closed by automation until an agent
+    closes or reopens it.
+    """
+    MergeTickets: _aio.UnaryUnaryMultiCallable[_tickets_pb2.MergeTicketsRequest, _tickets_pb2.MergeTicketsResponse]  # type: ignore[assignment]
+    """Closes the source as merged into the target; the target notes it and links both."""
+    LinkTickets: _aio.UnaryUnaryMultiCallable[_tickets_pb2.LinkTicketsRequest, _tickets_pb2.LinkTicketsResponse]  # type: ignore[assignment]
+    """Links two tickets: duplicate_of or related_to (the other side gets the reverse link)."""
 
 class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
     """Intake's ticket API. Intake is the only writer of tickets."""
@@ -147,5 +165,32 @@ class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tickets_pb2.GetTicketHistoryResponse, _abc.Awaitable[_tickets_pb2.GetTicketHistoryResponse]]:
         """Every change to the ticket, oldest first: who, what, when, old and new values."""
+
+    @_abc_1.abstractmethod
+    def RateTicket(
+        self,
+        request: _tickets_pb2.RateTicketRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.Ticket, _abc.Awaitable[_tickets_pb2.Ticket]]:
+        """The requester rates a resolved or closed ticket (CSAT, 1-5). A bad score (1 or 2)
+        asks a manager to review: the ticket cannot be closed by automation until an agent
+        closes or reopens it.
+        """
+
+    @_abc_1.abstractmethod
+    def MergeTickets(
+        self,
+        request: _tickets_pb2.MergeTicketsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.MergeTicketsResponse, _abc.Awaitable[_tickets_pb2.MergeTicketsResponse]]:
+        """Closes the source as merged into the target; the target notes it and links both."""
+
+    @_abc_1.abstractmethod
+    def LinkTickets(
+        self,
+        request: _tickets_pb2.LinkTicketsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.LinkTicketsResponse, _abc.Awaitable[_tickets_pb2.LinkTicketsResponse]]:
+        """Links two tickets: duplicate_of or related_to (the other side gets the reverse link)."""
 
 def add_TicketServiceServicer_to_server(servicer: TicketServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
