@@ -181,8 +181,10 @@ def service_env(infra: Infra, database: str, grpc_port: int, **extra: str) -> di
         HELPDESK_LOG_LEVEL="info",
         HELPDESK_HEALTH_CHECK_INTERVAL_SECONDS="1",
         HELPDESK_OUTBOX_SWEEP_INTERVAL_SECONDS="1",
-        **extra,
+        # Most scenarios open many alike tickets on purpose; the dedup test turns it on.
+        HELPDESK_DEDUP_WINDOW_SECONDS="0",
     )
+    env.update(extra)
     return env
 
 

@@ -1,6 +1,7 @@
 """Wiring of the intake service: settings, store, Kafka, gRPC, and an orderly stop."""
 
 import asyncio
+from datetime import timedelta
 
 from faststream.kafka import KafkaBroker
 
@@ -65,6 +66,7 @@ async def main() -> None:
         number_prefix=settings.ticket_number_prefix,
         crash_after_store=settings.fault_crash_after_store,
         locks=ticket_locks,
+        dedup_window=timedelta(seconds=settings.dedup_window_seconds),
     )
     register_intake_subscriber(broker, commands, group=settings.intake_consumer_group)
     await broker.start()

@@ -7,7 +7,7 @@ import os
 import signal
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.protobuf.message import Message
@@ -38,7 +38,7 @@ from helpdesk.intake.mapping import (
     link_to_proto,
     ticket_to_proto,
 )
-from helpdesk.intake.metrics import TICKETS_CREATED
+from helpdesk.intake.metrics import TICKETS_CREATED, TICKETS_DEDUPLICATED
 from helpdesk.intake.store import DuplicateKey, TicketStore
 
 log = get_logger(__name__)
@@ -60,12 +60,14 @@ class TicketCommands:
         number_prefix: str = "HD",
         crash_after_store: bool = False,
         locks: DocumentLocks | None = None,
+        dedup_window: timedelta = timedelta(0),
     ) -> None:
         self._store = store
         self._relay = relay
         self._prefix = number_prefix
         self._crash_after_store = crash_after_store
         self._locks = locks or DocumentLocks()
+        self._dedup_window = dedup_window
 
     async def create(
         self, draft: domain.TicketDraft, default_channel: domain.Channel = domain.Channel.API
@@ -77,6 +79,9 @@ class TicketCommands:
         ticket_id = domain.ticket_id_for(new.request_id) if new.request_id else str(uuid.uuid4())
         request_id = new.request_id or f"ticket:{ticket_id}"
         now = store_precision(datetime.now(UTC))
+        duplicate_of = await self._claim_dedup(new, ticket_id, now)
+        if duplicate_of is not None:
+            return duplicate_of
         for _ in range(NUMBER_ATTEMPTS):
             sequence = await self._store.next_sequence()
             ticket = domain.open_ticket(
@@ -118,6 +123,33 @@ class TicketCommands:
             channel=ticket.channel.value,
         )
         return ticket
+
+    async def _claim_dedup(
+        self, new: domain.NewTicket, ticket_id: str, now: datetime
+    ) -> domain.Ticket | None:
+        """The open ticket this request repeats (the request is added to it), or None."""
+        key = domain.dedup_key(new) if self._dedup_window else None
+        if key is None:
+            return None
+        for _ in range(2):
+            holder = await self._store.claim_dedup(key, ticket_id, now, now + self._dedup_window)
+            if holder is None:
+                return None
+            existing = await self._store.by_id(holder)
+            if existing and existing.status in domain.OPEN_STATUSES:
+                ticket, _ = await self.comment(
+                    existing.id,
+                    Actor(new.requester.email, Role.REQUESTER),
+                    f"{new.subject}\n\n{new.description}",
+                    internal=False,
+                    attachments=[],
+                )
+                TICKETS_DEDUPLICATED.labels(new.channel.value).inc()
+                log.info("ticket_deduplicated", ticket=ticket.number, channel=new.channel.value)
+                return ticket
+            # The holder is gone, resolved or closed: free the window and claim it afresh.
+            await self._store.release_dedup(key, holder)
+        return None
 
     def _created_event(self, ticket: domain.Ticket) -> OutboxEvent:
         return OutboxEvent.new(

@@ -5,6 +5,7 @@ module decides.
 """
 
 import base64
+import hashlib
 import json
 import re
 import uuid
@@ -46,6 +47,10 @@ class Status(StrEnum):
     ON_HOLD = "on_hold"
     RESOLVED = "resolved"
     CLOSED = "closed"
+
+
+# Statuses in which a ticket is still being worked (it takes additions, counts as backlog).
+OPEN_STATUSES = frozenset({Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD})
 
 
 MAX_REQUEST_ID = 128
@@ -242,6 +247,25 @@ def validate_new_ticket(draft: TicketDraft, default_channel: Channel = Channel.A
         custom_fields=dict(draft.custom_fields),
         request_id=request_id,
     )
+
+
+_REPLY_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|wg|отв|пересл)\s*:\s*)+", re.IGNORECASE)
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def normalized_subject(subject: str) -> str:
+    """The subject as a person reads it: no reply prefixes, case, punctuation or spacing."""
+    without_prefix = _REPLY_PREFIX.sub("", subject)
+    return " ".join(_NOT_WORD.sub(" ", without_prefix.casefold()).split())
+
+
+def dedup_key(new: NewTicket) -> str | None:
+    """Requests with the same key within the dedup window are one problem; None: never."""
+    subject = normalized_subject(new.subject)
+    if not subject:
+        return None
+    digest = hashlib.sha256(f"{new.requester.email}\n{subject}".encode()).hexdigest()
+    return f"requester-subject:{digest}"
 
 
 def format_number(prefix: str, sequence: int) -> str:

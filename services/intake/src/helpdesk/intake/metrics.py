@@ -7,6 +7,11 @@ TICKETS_CREATED = Counter(
     "Tickets opened, by channel and priority.",
     ["channel", "priority"],
 )
+TICKETS_DEDUPLICATED = Counter(
+    "helpdesk_tickets_deduplicated_total",
+    "Requests added to an open ticket instead of opening another, by channel.",
+    ["channel"],
+)
 INTAKE_MESSAGES = Counter(
     "helpdesk_intake_messages_total",
     "Messages read from the intake topic, by outcome (created, duplicate, dead_letter).",

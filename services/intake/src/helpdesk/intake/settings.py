@@ -12,6 +12,9 @@ class IntakeSettings(ServiceSettings):
     ticket_number_prefix: str = Field(default="HD", pattern=r"^[A-Z][A-Z0-9]{0,9}$")
     # Consumer group of the intake topic; its dead letters go to helpdesk.dlq.<group>.v1.
     intake_consumer_group: str = "helpdesk-intake"
+    # The same requester with the same subject within this window adds to the open ticket
+    # instead of opening another; 0 turns it off.
+    dedup_window_seconds: float = Field(default=900.0, ge=0)
     # Testing only: SIGKILL the process right after a ticket is stored, before its event
     # is published, to prove the outbox publishes it after a restart.
     fault_crash_after_store: bool = False

@@ -1,6 +1,7 @@
 """Intake's MongoDB repository: tickets (with their outbox) and the number counter."""
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
@@ -27,6 +28,8 @@ class TicketStore:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self.tickets = database["tickets"]
         self._counters = database["counters"]
+        # Small on purpose: one entry per open dedup window, read by _id only.
+        self._dedup = database["dedup_windows"]
         # FerretDB v1 runs concurrent findAndModify $inc on one document without isolation,
         # so two calls can get the same value; one at a time per process avoids that, and
         # the unique number index catches what another replica might still collide with.
@@ -79,6 +82,31 @@ class TicketStore:
     async def by_number(self, number: str) -> Ticket | None:
         doc = await self.tickets.find_one({"number": number}, _TICKET_FIELDS)
         return ticket_from_document(doc) if doc else None
+
+    async def claim_dedup(
+        self, key: str, ticket_id: str, now: datetime, until: datetime
+    ) -> str | None:
+        """Claims a dedup window for a ticket; the holder's ticket id if another holds it."""
+        try:
+            await self._dedup.insert_one({"_id": key, "ticket_id": ticket_id, "until": until})
+            return None
+        except DuplicateKeyError:
+            pass
+        held = await self._dedup.find_one({"_id": key})
+        if held is None:
+            return None  # released meanwhile: the ticket goes ahead unclaimed
+        held_until = held["until"] if held["until"].tzinfo else held["until"].replace(tzinfo=UTC)
+        if held["ticket_id"] != ticket_id and held_until > now:
+            return str(held["ticket_id"])
+        await self._dedup.update_one(
+            {"_id": key, "ticket_id": held["ticket_id"]},
+            {"$set": {"ticket_id": ticket_id, "until": until}},
+        )
+        return None
+
+    async def release_dedup(self, key: str, ticket_id: str) -> None:
+        """Frees a window whose ticket no longer takes additions (it was resolved or closed)."""
+        await self._dedup.delete_one({"_id": key, "ticket_id": ticket_id})
 
     async def apply(
         self,
