@@ -178,18 +178,16 @@ class TicketCommands:
         return ticket
 
     async def page(
-        self, *, status: domain.Status | None, page_size: int, page_token: str
+        self, query: domain.TicketQuery, page_size: int, page_token: str
     ) -> tuple[list[domain.Ticket], str]:
-        """One page, newest first, and the token of the next page ("" on the last)."""
+        """One page of a listing and the token of the next page ("" on the last)."""
         size = domain.page_size(page_size)
-        status_value = status.value if status else ""
-        before = domain.decode_page_token(page_token, status_value)
-        tickets = await self._store.page(
-            status=status_value or None, before_sequence=before, limit=size + 1
-        )
+        listing = query.fingerprint()
+        after = domain.decode_page_token(page_token, listing)
+        tickets = await self._store.page(query, after, limit=size + 1)
         if len(tickets) > size:
             tickets = tickets[:size]
-            return tickets, domain.encode_page_token(tickets[-1].sequence, status_value)
+            return tickets, domain.encode_page_token(tickets[-1].sequence, listing)
         return tickets, ""
 
     async def update(

@@ -460,3 +460,82 @@ def decode_page_token(token: str, status: str) -> int | None:
             [FieldViolation("page_token", "belongs to a listing with another status filter")]
         )
     return before
+
+
+ORDERS = ("newest", "oldest")
+MAX_FILTER_VALUES = 50
+
+
+@dataclass(frozen=True)
+class TicketQuery:
+    """Which tickets a listing shows, and in which order. Empty fields filter nothing."""
+
+    statuses: tuple[Status, ...] = ()
+    team: str = ""
+    assignee_id: str = ""
+    requester_email: str = ""
+    priorities: tuple[Priority, ...] = ()
+    tags: tuple[str, ...] = ()
+    channel: Channel | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+    subject_contains: str = ""
+    order: str = "newest"
+
+    def fingerprint(self) -> str:
+        """Names the listing, so a page token is only accepted by the listing it came from."""
+        return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
+
+
+def ticket_query(
+    *,
+    statuses: list[Status],
+    team: str,
+    assignee_id: str,
+    requester_email: str,
+    priorities: list[Priority],
+    tags: list[str],
+    channel: Channel | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+    updated_after: datetime | None,
+    updated_before: datetime | None,
+    subject_contains: str,
+    order: str,
+) -> TicketQuery:
+    """A checked, normalised query; refuses contradictions and oversized filters by field."""
+    problems: list[FieldViolation] = []
+    order_value = order.strip().lower() or "newest"
+    if order_value not in ORDERS:
+        problems.append(FieldViolation("order_by", f"must be one of {', '.join(ORDERS)}"))
+    for name, values in (("statuses", statuses), ("priorities", priorities), ("tags", tags)):
+        if len(values) > MAX_FILTER_VALUES:
+            problems.append(FieldViolation(name, f"at most {MAX_FILTER_VALUES} values"))
+    for name, after, before in (
+        ("created_before", created_after, created_before),
+        ("updated_before", updated_after, updated_before),
+    ):
+        if after and before and before <= after:
+            problems.append(FieldViolation(name, "must be later than the matching _after"))
+    text = " ".join(subject_contains.split())
+    if len(text) > MAX_SUBJECT:
+        problems.append(FieldViolation("subject_contains", f"at most {MAX_SUBJECT} characters"))
+    if problems:
+        raise InvalidArgument(problems)
+    return TicketQuery(
+        statuses=tuple(sorted(set(statuses))),
+        team=team.strip().lower(),
+        assignee_id=assignee_id.strip(),
+        requester_email=requester_email.strip().lower(),
+        priorities=tuple(sorted(set(priorities))),
+        tags=tuple(sorted({t.strip().lower() for t in tags if t.strip()})),
+        channel=channel,
+        created_after=created_after,
+        created_before=created_before,
+        updated_after=updated_after,
+        updated_before=updated_before,
+        subject_contains=text,
+        order=order_value,
+    )

@@ -6,16 +6,15 @@ from typing import Any
 import grpc
 
 from helpdesk.api.tickets.v1 import tickets_pb2, tickets_pb2_grpc
-from helpdesk.core.errors import FieldViolation, InvalidArgument
 from helpdesk.intake.commands import TicketCommands
 from helpdesk.intake.mapping import (
-    STATUS_FROM_PROTO,
     actor_from_proto,
     attachments_from_proto,
     comment_to_proto,
     draft_from_proto,
     history_entry_to_proto,
     patch_from_proto,
+    query_from_proto,
     ticket_to_proto,
 )
 
@@ -40,15 +39,8 @@ class TicketService(tickets_pb2_grpc.TicketServiceServicer):
     async def ListTickets(
         self, request: tickets_pb2.ListTicketsRequest, context: Context
     ) -> tickets_pb2.ListTicketsResponse:
-        status = None
-        if request.status:
-            status = STATUS_FROM_PROTO.get(request.status)
-            if status is None:
-                raise InvalidArgument(
-                    [FieldViolation("status", f"unknown status {request.status}")]
-                )
         tickets, next_token = await self._commands.page(
-            status=status, page_size=request.page_size, page_token=request.page_token
+            query_from_proto(request), request.page_size, request.page_token
         )
         return tickets_pb2.ListTicketsResponse(
             tickets=[ticket_to_proto(t) for t in tickets], next_page_token=next_token

@@ -18,6 +18,8 @@ from helpdesk.intake.domain import (
     Status,
     Ticket,
     TicketDraft,
+    TicketQuery,
+    ticket_query,
 )
 from helpdesk.intake.lifecycle import (
     Actor,
@@ -336,4 +338,51 @@ def history_entry_to_proto(doc: dict[str, Any]) -> tickets_pb2.HistoryEntry:
         ],
         event_id=doc.get("event_id", ""),
         version=int(doc.get("version", 0)),
+    )
+
+
+def _enum_values(enum: Any, proto_enum: Any, numbers: Any, prefix: str, path: str) -> list[Any]:
+    values = []
+    for i, number in enumerate(numbers):
+        name = _enum_name(proto_enum, number, prefix)
+        try:
+            values.append(enum(name))
+        except ValueError:
+            raise InvalidArgument(
+                [FieldViolation(f"{path}[{i}]", f"unknown value {number}")]
+            ) from None
+    return values
+
+
+def _optional_datetime(request: Any, name: str) -> datetime | None:
+    return _utc(getattr(request, name).ToDatetime()) if request.HasField(name) else None
+
+
+def query_from_proto(request: tickets_pb2.ListTicketsRequest) -> TicketQuery:
+    statuses = list(request.statuses)
+    if request.status:
+        statuses.append(request.status)
+    channel = None
+    if request.channel:
+        channel = _enum_values(
+            Channel, common_pb2.Channel, [request.channel], "CHANNEL_", "channel"
+        )[0]
+    return ticket_query(
+        statuses=_enum_values(
+            Status, common_pb2.TicketStatus, statuses, "TICKET_STATUS_", "statuses"
+        ),
+        team=request.team,
+        assignee_id=request.assignee_id,
+        requester_email=request.requester_email,
+        priorities=_enum_values(
+            Priority, common_pb2.Priority, request.priorities, "PRIORITY_", "priorities"
+        ),
+        tags=list(request.tags),
+        channel=channel,
+        created_after=_optional_datetime(request, "created_after"),
+        created_before=_optional_datetime(request, "created_before"),
+        updated_after=_optional_datetime(request, "updated_after"),
+        updated_before=_optional_datetime(request, "updated_before"),
+        subject_contains=request.subject_contains,
+        order=request.order_by,
     )

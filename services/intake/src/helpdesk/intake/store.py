@@ -1,6 +1,7 @@
 """Intake's MongoDB repository: tickets (with their outbox) and the number counter."""
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from helpdesk.core.mongo import ensure_indexes
-from helpdesk.intake.domain import Ticket
+from helpdesk.intake.domain import Ticket, TicketQuery
 from helpdesk.intake.mapping import ticket_from_document, ticket_to_document
 
 Document = dict[str, Any]
@@ -46,6 +47,19 @@ class TicketStore:
                     [("status", ASCENDING), ("sequence", DESCENDING)], name="status_sequence"
                 ),
                 IndexModel([("outbox_pending", ASCENDING)], name="outbox_pending"),
+                # Queue views: a team's or an agent's tickets by status, newest first.
+                IndexModel(
+                    [("team", ASCENDING), ("status", ASCENDING), ("sequence", DESCENDING)],
+                    name="team_status_sequence",
+                ),
+                IndexModel(
+                    [("assignee_id", ASCENDING), ("status", ASCENDING), ("sequence", DESCENDING)],
+                    name="assignee_status_sequence",
+                ),
+                IndexModel(
+                    [("requester.email", ASCENDING), ("sequence", DESCENDING)],
+                    name="requester_sequence",
+                ),
             ],
         )
 
@@ -136,16 +150,17 @@ class TicketStore:
             return None
         return list(doc.get("history") or []), list(doc.get("comments") or [])
 
-    async def page(
-        self, *, status: str | None, before_sequence: int | None, limit: int
-    ) -> list[Ticket]:
-        """Newest first; `before_sequence` continues after the last ticket of a previous page."""
-        query: Document = {}
-        if status:
-            query["status"] = status
-        if before_sequence is not None:
-            query["sequence"] = {"$lt": before_sequence}
-        cursor = self.tickets.find(query, _TICKET_FIELDS).sort("sequence", DESCENDING).limit(limit)
+    async def page(self, query: TicketQuery, after: int | None, limit: int) -> list[Ticket]:
+        """One page in ticket-number order; `after` continues past a previous page's last."""
+        newest = query.order == "newest"
+        selector = ticket_filter(query)
+        if after is not None:
+            selector["sequence"] = {"$lt": after} if newest else {"$gt": after}
+        cursor = (
+            self.tickets.find(selector, _TICKET_FIELDS)
+            .sort("sequence", DESCENDING if newest else ASCENDING)
+            .limit(limit)
+        )
         return [ticket_from_document(doc) async for doc in cursor]
 
 
@@ -159,3 +174,41 @@ def _nested(fields: Document) -> Document:
         else:
             nested[head] = value
     return nested
+
+
+def _one_or_any(values: list[str]) -> Any:
+    return values[0] if len(values) == 1 else {"$in": values}
+
+
+def ticket_filter(query: TicketQuery) -> Document:
+    """The MongoDB filter of a listing. Equality parts come first: they are what FerretDB
+    hands down to its backend; ranges, $in and $regex it evaluates after reading."""
+    selector: Document = {}
+    if query.statuses:
+        selector["status"] = _one_or_any([s.value for s in query.statuses])
+    if query.team:
+        selector["team"] = query.team
+    if query.assignee_id:
+        selector["assignee_id"] = query.assignee_id
+    if query.channel:
+        selector["channel"] = query.channel.value
+    if query.requester_email:
+        selector["requester.email"] = query.requester_email
+    if query.priorities:
+        selector["priority"] = _one_or_any([p.value for p in query.priorities])
+    if query.tags:
+        selector["tags"] = {"$all": list(query.tags)}
+    for name, after, before in (
+        ("created_at", query.created_after, query.created_before),
+        ("updated_at", query.updated_after, query.updated_before),
+    ):
+        bounds: Document = {}
+        if after:
+            bounds["$gte"] = after
+        if before:
+            bounds["$lt"] = before
+        if bounds:
+            selector[name] = bounds
+    if query.subject_contains:
+        selector["subject"] = {"$regex": re.escape(query.subject_contains), "$options": "i"}
+    return selector

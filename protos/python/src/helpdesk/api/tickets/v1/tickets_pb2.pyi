@@ -445,22 +445,78 @@ class ListTicketsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    STATUSES_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
+    ASSIGNEE_ID_FIELD_NUMBER: _builtins.int
+    REQUESTER_EMAIL_FIELD_NUMBER: _builtins.int
+    PRIORITIES_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    CREATED_AFTER_FIELD_NUMBER: _builtins.int
+    CREATED_BEFORE_FIELD_NUMBER: _builtins.int
+    UPDATED_AFTER_FIELD_NUMBER: _builtins.int
+    UPDATED_BEFORE_FIELD_NUMBER: _builtins.int
+    SUBJECT_CONTAINS_FIELD_NUMBER: _builtins.int
+    ORDER_BY_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """At most this many tickets (1-500; 0 means 50)."""
     page_token: _builtins.str
     """From a previous response's next_page_token; empty for the first page."""
     status: _common_pb2.TicketStatus.ValueType
-    """Only tickets in this status; unspecified means all."""
+    """Only tickets in this status; unspecified means all. Joined with statuses."""
+    team: _builtins.str
+    assignee_id: _builtins.str
+    requester_email: _builtins.str
+    channel: _common_pb2.Channel.ValueType
+    subject_contains: _builtins.str
+    """Case-insensitive text the subject contains."""
+    order_by: _builtins.str
+    """"newest" (default) or "oldest", by ticket number."""
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.TicketStatus.ValueType]:
+        """Only tickets in any of these statuses."""
+
+    @_builtins.property
+    def priorities(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.Priority.ValueType]:
+        """Any of these priorities."""
+
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """All of these tags."""
+
+    @_builtins.property
+    def created_after(self) -> _timestamp_pb2.Timestamp:
+        """Half-open ranges: after <= t < before."""
+
+    @_builtins.property
+    def created_before(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def updated_after(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def updated_before(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         status: _common_pb2.TicketStatus.ValueType = ...,
+        statuses: _abc.Iterable[_common_pb2.TicketStatus.ValueType] | None = ...,
+        team: _builtins.str = ...,
+        assignee_id: _builtins.str = ...,
+        requester_email: _builtins.str = ...,
+        priorities: _abc.Iterable[_common_pb2.Priority.ValueType] | None = ...,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
+        channel: _common_pb2.Channel.ValueType = ...,
+        created_after: _timestamp_pb2.Timestamp | None = ...,
+        created_before: _timestamp_pb2.Timestamp | None = ...,
+        updated_after: _timestamp_pb2.Timestamp | None = ...,
+        updated_before: _timestamp_pb2.Timestamp | None = ...,
+        subject_contains: _builtins.str = ...,
+        order_by: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_after", b"created_after", "created_before", b"created_before", "updated_after", b"updated_after", "updated_before", b"updated_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "channel", b"channel", "created_after", b"created_after", "created_before", b"created_before", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "priorities", b"priorities", "requester_email", b"requester_email", "status", b"status", "statuses", b"statuses", "subject_contains", b"subject_contains", "tags", b"tags", "team", b"team", "updated_after", b"updated_after", "updated_before", b"updated_before"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
