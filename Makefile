@@ -60,10 +60,19 @@ integration: $(VENV)/.synced  ## scenarios on real Kafka and FerretDB (started i
 	deploy/local/infra.sh install
 	$(VENV)/bin/pytest tests/integration -q
 
+.PHONY: chart-tools
+chart-tools:  ## build the pinned helm and kube-score into .cache/bin (skipped when present)
+	deploy/tools/install.sh
+
+.PHONY: chart
+chart: $(VENV)/.synced chart-tools  ## helm lint/template, Kubernetes schemas, kube-score, values schema
+	$(VENV)/bin/pytest tests/chart -q
+
 .PHONY: test
-test: $(VENV)/.synced  ## everything CI checks: generated code, lint, types, unit and integration tests
+test: $(VENV)/.synced  ## everything CI checks: generated code, lint, types, unit, chart and integration tests
 	$(MAKE) --no-print-directory proto-check lint
 	deploy/local/infra.sh install
+	deploy/tools/install.sh
 	$(VENV)/bin/pytest -q
 
 .PHONY: infra-up

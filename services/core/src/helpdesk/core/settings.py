@@ -16,6 +16,8 @@ class ServiceSettings(BaseSettings):
     # Each service owns its own database; empty means "helpdesk_<service>".
     mongodb_database: str = ""
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Create missing topics at start (one machine); clusters create them with the chart's Job.
+    kafka_create_topics: bool = True
     grpc_host: str = "0.0.0.0"
     grpc_port: int = Field(default=50051, ge=0, le=65535)
     # 0 turns the Prometheus endpoint off (tests that start several replicas).

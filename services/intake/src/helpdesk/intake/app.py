@@ -44,14 +44,15 @@ async def main() -> None:
     store = TicketStore(mongo[settings.database_name(SERVICE)])
     await store.create_indexes()
 
-    await ensure_topics(
-        settings.kafka_bootstrap_servers,
-        [
-            INTAKE_REQUESTS_TOPIC,
-            TICKET_EVENTS_TOPIC,
-            dead_letter_topic(settings.intake_consumer_group),
-        ],
-    )
+    if settings.kafka_create_topics:
+        await ensure_topics(
+            settings.kafka_bootstrap_servers,
+            [
+                INTAKE_REQUESTS_TOPIC,
+                TICKET_EVENTS_TOPIC,
+                dead_letter_topic(settings.intake_consumer_group),
+            ],
+        )
     broker = create_broker(settings.kafka_bootstrap_servers, SERVICE)
     ticket_locks = DocumentLocks()
     relay = OutboxRelay(
