@@ -315,3 +315,68 @@ async def test_links_go_both_ways(tickets: Any) -> None:
         )
     assert bad_kind.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "kind" in (bad_kind.value.details() or "")
+
+
+async def test_a_requesters_data_is_exported_and_erased(infra: Any, tickets: Any) -> None:
+    carol = common_pb2.Requester(email="carol@example.com", name="Carol Doe")
+    mine = await tickets.CreateTicket(
+        new_request(subject="Carol's laptop", requester=carol, description="Serial 123"),
+        timeout=10,
+    )
+    await tickets.AddComment(
+        tickets_pb2.AddCommentRequest(
+            ticket_id=mine.id,
+            author=common_pb2.Actor(id="carol@example.com", role=common_pb2.ACTOR_ROLE_REQUESTER),
+            body="My phone is +49 170 000000",
+        ),
+        timeout=10,
+    )
+    await tickets.AddComment(
+        tickets_pb2.AddCommentRequest(ticket_id=mine.id, author=AGENT, body="Replacing it."),
+        timeout=10,
+    )
+    someone_else = await tickets.CreateTicket(new_request(), timeout=10)
+
+    exported = await tickets.ExportRequesterData(
+        tickets_pb2.ExportRequesterDataRequest(requester_email="Carol@example.com"), timeout=10
+    )
+    assert [t.ticket.id for t in exported.tickets] == [mine.id]
+    assert len(exported.tickets[0].comments) == 2
+    assert exported.tickets[0].history[0].action == "created"
+
+    async with TopicWatcher(infra.kafka, TICKET_EVENTS) as watcher:
+        erased = await tickets.EraseRequesterData(
+            tickets_pb2.EraseRequesterDataRequest(
+                requester_email="carol@example.com", actor=AGENT, reason="GDPR request 42"
+            ),
+            timeout=10,
+        )
+        records = await watcher.collect(
+            lambda r: (
+                r.key == mine.id.encode()
+                and headers_of(r)["ce_type"] == "helpdesk.ticket.erased.v1"
+            )
+        )
+    assert erased.erased_tickets == 1
+    assert records, "services holding copies are told"
+    after = await tickets.GetTicket(tickets_pb2.GetTicketRequest(id=mine.id), timeout=10)
+    assert after.requester.email == erased.alias
+    assert after.requester.name == ""
+    assert after.subject == after.description == "[erased]"
+    history = await tickets.GetTicketHistory(
+        tickets_pb2.GetTicketHistoryRequest(ticket_id=mine.id), timeout=10
+    )
+    bodies = [c.body for c in history.comments]
+    assert bodies == ["[erased]", "Replacing it."]
+    assert "carol@example.com" not in str(history)
+    assert history.entries[-1].action == "erased"
+    assert "GDPR request 42" in history.entries[-1].changes[0].new_value
+    again = await tickets.EraseRequesterData(
+        tickets_pb2.EraseRequesterDataRequest(requester_email="carol@example.com", actor=AGENT),
+        timeout=10,
+    )
+    assert again.erased_tickets == 0
+    untouched = await tickets.GetTicket(
+        tickets_pb2.GetTicketRequest(id=someone_else.id), timeout=10
+    )
+    assert untouched.subject == someone_else.subject

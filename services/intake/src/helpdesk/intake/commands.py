@@ -7,6 +7,7 @@ import os
 import signal
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,7 @@ from helpdesk.core.kafka import TICKET_EVENTS_TOPIC
 from helpdesk.core.logging import get_logger
 from helpdesk.core.mongo import DocumentLocks, store_precision
 from helpdesk.core.outbox import OutboxEvent, OutboxRelay, outbox_fields
-from helpdesk.intake import domain, lifecycle
+from helpdesk.intake import domain, lifecycle, privacy
 from helpdesk.intake.lifecycle import Action, Actor, Role
 from helpdesk.intake.mapping import (
     STATUS_TO_PROTO,
@@ -36,6 +37,7 @@ from helpdesk.intake.mapping import (
     comment_to_document,
     comment_to_proto,
     link_to_proto,
+    ticket_from_document,
     ticket_to_proto,
 )
 from helpdesk.intake.metrics import TICKETS_CREATED, TICKETS_DEDUPLICATED
@@ -287,6 +289,72 @@ class TicketCommands:
             source.id, lambda s, now: lifecycle.merge_into(s, target, actor, now)
         )
         return source, target
+
+    async def export_requester(
+        self, email: str
+    ) -> list[tuple[domain.Ticket, list[Any], list[Any]]]:
+        """Every ticket of a requester with its comments and history entries."""
+        docs = await self._store.by_requester(privacy.checked_email(email))
+        return [
+            (
+                ticket_from_document(doc),
+                [comment_from_document(c) for c in doc.get("comments") or ()],
+                list(doc.get("history") or ()),
+            )
+            for doc in docs
+        ]
+
+    async def erase_requester(self, email: str, actor: Actor, reason: str) -> tuple[int, str]:
+        """Erases a requester's personal data from all their tickets; returns how many and
+        the alias. Safe to repeat: erased tickets no longer carry the address."""
+        lifecycle.check_actor(actor)
+        address = privacy.checked_email(email)
+        alias = privacy.alias_for(address)
+        erased = 0
+        for doc in await self._store.by_requester(address):
+            async with self._locks.hold(doc["_id"]):
+                for _ in range(CHANGE_ATTEMPTS):
+                    if await self._erase_one(doc["_id"], address, alias, actor, reason):
+                        erased += 1
+                        break
+                else:
+                    raise Aborted(f"ticket {doc['number']} keeps changing; try again")
+        log.info("requester_erased", tickets=erased, alias=alias)
+        return erased, alias
+
+    async def _erase_one(
+        self, ticket_id: str, email: str, alias: str, actor: Actor, reason: str
+    ) -> bool:
+        doc = await self._store.document(ticket_id)
+        if doc is None or (doc.get("requester") or {}).get("email") != email:
+            return True  # erased meanwhile
+        before = ticket_from_document(doc)
+        now = store_precision(datetime.now(UTC))
+        ticket = replace(
+            privacy.erase_ticket(before, alias), version=before.version + 1, updated_at=now
+        )
+        event = OutboxEvent.new(
+            event_type="helpdesk.ticket.erased.v1",
+            source=EVENT_SOURCE,
+            topic=TICKET_EVENTS_TOPIC,
+            key=ticket.id,
+            payload=ticket_events_pb2.TicketErased(
+                ticket=ticket_to_proto(ticket), actor=actor_to_proto(actor)
+            ).SerializeToString(),
+            sequence=ticket.version * 100,
+        )
+        audit = lifecycle.FieldChange("personal_data", "", f"erased: {reason.strip()[:500]}")
+        history = [
+            *privacy.erase_history(list(doc.get("history") or ()), email, alias),
+            history_entry(now, actor, "erased", (audit,), event, ticket),
+        ]
+        comments = privacy.erase_comments(list(doc.get("comments") or ()), email, alias)
+        stored = await self._store.rewrite(
+            before.version, ticket, outbox_fields([event]), history, comments
+        )
+        if stored:
+            self._relay.publish_soon(ticket.id, ticket.version, [event])
+        return stored
 
     async def history(self, key: str) -> tuple[list[dict[str, Any]], list[lifecycle.Comment]]:
         ticket = await self.get(key)

@@ -122,3 +122,27 @@ class TicketService(tickets_pb2_grpc.TicketServiceServicer):
         return tickets_pb2.LinkTicketsResponse(
             ticket=ticket_to_proto(ticket), other=ticket_to_proto(other)
         )
+
+    async def ExportRequesterData(
+        self, request: tickets_pb2.ExportRequesterDataRequest, context: Context
+    ) -> tickets_pb2.ExportRequesterDataResponse:
+        exported = await self._commands.export_requester(request.requester_email)
+        return tickets_pb2.ExportRequesterDataResponse(
+            requester_email=request.requester_email.strip().lower(),
+            tickets=[
+                tickets_pb2.TicketExport(
+                    ticket=ticket_to_proto(ticket),
+                    comments=[comment_to_proto(c) for c in comments],
+                    history=[history_entry_to_proto(e) for e in history],
+                )
+                for ticket, comments, history in exported
+            ],
+        )
+
+    async def EraseRequesterData(
+        self, request: tickets_pb2.EraseRequesterDataRequest, context: Context
+    ) -> tickets_pb2.EraseRequesterDataResponse:
+        erased, alias = await self._commands.erase_requester(
+            request.requester_email, actor_from_proto(request.actor), request.reason
+        )
+        return tickets_pb2.EraseRequesterDataResponse(erased_tickets=erased, alias=alias)

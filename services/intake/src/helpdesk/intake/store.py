@@ -143,6 +143,32 @@ class TicketStore:
         )
         return result.matched_count == 1
 
+    async def document(self, ticket_id: str) -> Document | None:
+        """A whole ticket document, history and comments too."""
+        return await self.tickets.find_one({"_id": ticket_id}, {"outbox": 0})
+
+    async def by_requester(self, email: str) -> list[Document]:
+        """Whole ticket documents (history and comments too) of one requester."""
+        cursor = self.tickets.find({"requester.email": email}, {"outbox": 0}).sort("sequence", 1)
+        return await cursor.to_list()
+
+    async def rewrite(
+        self,
+        before_version: int,
+        ticket: Ticket,
+        outbox: Document,
+        history: list[Document],
+        comments: list[Document],
+    ) -> bool:
+        """Replaces a ticket with its history and comments (erasure); False if it moved on."""
+        fields = ticket_to_document(ticket)
+        del fields["_id"]
+        result = await self.tickets.update_one(
+            {"_id": ticket.id, "version": before_version},
+            {"$set": {**fields, **outbox, "history": history, "comments": comments}},
+        )
+        return result.matched_count == 1
+
     async def history(self, ticket_id: str) -> tuple[list[Document], list[Document]] | None:
         """The history entries and comments of a ticket, oldest first."""
         doc = await self.tickets.find_one({"_id": ticket_id}, {"history": 1, "comments": 1})

@@ -334,3 +334,31 @@ class TicketLinked(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TicketLinked: _TypeAlias = TicketLinked  # noqa: Y015
+
+@_typing.final
+class TicketErased(_message.Message):
+    """A requester's personal data was erased from the ticket; services holding copies erase
+    theirs. ce_type: helpdesk.ticket.erased.v1
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ticket(self) -> _tickets_pb2.Ticket: ...
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        ticket: _tickets_pb2.Ticket | None = ...,
+        actor: _common_pb2.Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "ticket", b"ticket"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "ticket", b"ticket"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TicketErased: _TypeAlias = TicketErased  # noqa: Y015

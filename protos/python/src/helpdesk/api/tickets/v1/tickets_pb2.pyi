@@ -860,3 +860,123 @@ class LinkTicketsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LinkTicketsResponse: _TypeAlias = LinkTicketsResponse  # noqa: Y015
+
+@_typing.final
+class ExportRequesterDataRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTER_EMAIL_FIELD_NUMBER: _builtins.int
+    requester_email: _builtins.str
+    def __init__(
+        self,
+        *,
+        requester_email: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["requester_email", b"requester_email"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportRequesterDataRequest: _TypeAlias = ExportRequesterDataRequest  # noqa: Y015
+
+@_typing.final
+class TicketExport(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_FIELD_NUMBER: _builtins.int
+    COMMENTS_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ticket(self) -> Global___Ticket: ...
+    @_builtins.property
+    def comments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Comment]: ...
+    @_builtins.property
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___HistoryEntry]: ...
+    def __init__(
+        self,
+        *,
+        ticket: Global___Ticket | None = ...,
+        comments: _abc.Iterable[Global___Comment] | None = ...,
+        history: _abc.Iterable[Global___HistoryEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ticket", b"ticket"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comments", b"comments", "history", b"history", "ticket", b"ticket"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TicketExport: _TypeAlias = TicketExport  # noqa: Y015
+
+@_typing.final
+class ExportRequesterDataResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTER_EMAIL_FIELD_NUMBER: _builtins.int
+    TICKETS_FIELD_NUMBER: _builtins.int
+    requester_email: _builtins.str
+    @_builtins.property
+    def tickets(self) -> _containers.RepeatedCompositeFieldContainer[Global___TicketExport]: ...
+    def __init__(
+        self,
+        *,
+        requester_email: _builtins.str = ...,
+        tickets: _abc.Iterable[Global___TicketExport] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["requester_email", b"requester_email", "tickets", b"tickets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportRequesterDataResponse: _TypeAlias = ExportRequesterDataResponse  # noqa: Y015
+
+@_typing.final
+class EraseRequesterDataRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTER_EMAIL_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    requester_email: _builtins.str
+    reason: _builtins.str
+    """Why, e.g. the data subject's request reference; kept in the audit entry."""
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        requester_email: _builtins.str = ...,
+        actor: _common_pb2.Actor | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "reason", b"reason", "requester_email", b"requester_email"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseRequesterDataRequest: _TypeAlias = EraseRequesterDataRequest  # noqa: Y015
+
+@_typing.final
+class EraseRequesterDataResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ERASED_TICKETS_FIELD_NUMBER: _builtins.int
+    ALIAS_FIELD_NUMBER: _builtins.int
+    erased_tickets: _builtins.int
+    alias: _builtins.str
+    """The alias that replaced the e-mail address, the same for all their tickets."""
+    def __init__(
+        self,
+        *,
+        erased_tickets: _builtins.int = ...,
+        alias: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alias", b"alias", "erased_tickets", b"erased_tickets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseRequesterDataResponse: _TypeAlias = EraseRequesterDataResponse  # noqa: Y015

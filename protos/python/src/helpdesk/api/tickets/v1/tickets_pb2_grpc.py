@@ -85,6 +85,16 @@ class TicketServiceStub:
                 request_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.LinkTicketsRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.LinkTicketsResponse.FromString,
                 _registered_method=True)
+        self.ExportRequesterData = channel.unary_unary(
+                '/helpdesk.api.tickets.v1.TicketService/ExportRequesterData',
+                request_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.ExportRequesterDataRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.ExportRequesterDataResponse.FromString,
+                _registered_method=True)
+        self.EraseRequesterData = channel.unary_unary(
+                '/helpdesk.api.tickets.v1.TicketService/EraseRequesterData',
+                request_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.EraseRequesterDataRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.EraseRequesterDataResponse.FromString,
+                _registered_method=True)
 
 
 class TicketServiceServicer:
@@ -167,6 +177,21 @@ class TicketServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportRequesterData(self, request, context):
+        """Everything held about a requester: their tickets with comments and history.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseRequesterData(self, request, context):
+        """Erases a requester's personal data across their tickets (subject, description, name,
+        e-mail, their comments), leaving an audit entry and a helpdesk.ticket.erased.v1 event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TicketServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -219,6 +244,16 @@ def add_TicketServiceServicer_to_server(servicer, server):
                     servicer.LinkTickets,
                     request_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.LinkTicketsRequest.FromString,
                     response_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.LinkTicketsResponse.SerializeToString,
+            ),
+            'ExportRequesterData': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportRequesterData,
+                    request_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.ExportRequesterDataRequest.FromString,
+                    response_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.ExportRequesterDataResponse.SerializeToString,
+            ),
+            'EraseRequesterData': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseRequesterData,
+                    request_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.EraseRequesterDataRequest.FromString,
+                    response_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.EraseRequesterDataResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -492,6 +527,60 @@ class TicketService:
             '/helpdesk.api.tickets.v1.TicketService/LinkTickets',
             helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.LinkTicketsRequest.SerializeToString,
             helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.LinkTicketsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportRequesterData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.api.tickets.v1.TicketService/ExportRequesterData',
+            helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.ExportRequesterDataRequest.SerializeToString,
+            helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.ExportRequesterDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseRequesterData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.api.tickets.v1.TicketService/EraseRequesterData',
+            helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.EraseRequesterDataRequest.SerializeToString,
+            helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.EraseRequesterDataResponse.FromString,
             options,
             channel_credentials,
             insecure,

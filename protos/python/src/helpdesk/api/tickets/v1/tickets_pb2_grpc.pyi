@@ -63,6 +63,12 @@ class TicketServiceStub:
     """Closes the source as merged into the target; the target notes it and links both."""
     LinkTickets: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.LinkTicketsRequest, _tickets_pb2.LinkTicketsResponse]
     """Links two tickets: duplicate_of or related_to (the other side gets the reverse link)."""
+    ExportRequesterData: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.ExportRequesterDataRequest, _tickets_pb2.ExportRequesterDataResponse]
+    """Everything held about a requester: their tickets with comments and history."""
+    EraseRequesterData: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.EraseRequesterDataRequest, _tickets_pb2.EraseRequesterDataResponse]
+    """Erases a requester's personal data across their tickets (subject, description, name,
+    e-mail, their comments), leaving an audit entry and a helpdesk.ticket.erased.v1 event.
+    """
 
 @_typing.type_check_only
 class TicketServiceAsyncStub(TicketServiceStub):
@@ -99,6 +105,12 @@ class TicketServiceAsyncStub(TicketServiceStub):
     """Closes the source as merged into the target; the target notes it and links both."""
     LinkTickets: _aio.UnaryUnaryMultiCallable[_tickets_pb2.LinkTicketsRequest, _tickets_pb2.LinkTicketsResponse]  # type: ignore[assignment]
     """Links two tickets: duplicate_of or related_to (the other side gets the reverse link)."""
+    ExportRequesterData: _aio.UnaryUnaryMultiCallable[_tickets_pb2.ExportRequesterDataRequest, _tickets_pb2.ExportRequesterDataResponse]  # type: ignore[assignment]
+    """Everything held about a requester: their tickets with comments and history."""
+    EraseRequesterData: _aio.UnaryUnaryMultiCallable[_tickets_pb2.EraseRequesterDataRequest, _tickets_pb2.EraseRequesterDataResponse]  # type: ignore[assignment]
+    """Erases a requester's personal data across their tickets (subject, description, name,
+    e-mail, their comments), leaving an audit entry and a helpdesk.ticket.erased.v1 event.
+    """
 
 class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
     """Intake's ticket API. Intake is the only writer of tickets."""
@@ -192,5 +204,23 @@ class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tickets_pb2.LinkTicketsResponse, _abc.Awaitable[_tickets_pb2.LinkTicketsResponse]]:
         """Links two tickets: duplicate_of or related_to (the other side gets the reverse link)."""
+
+    @_abc_1.abstractmethod
+    def ExportRequesterData(
+        self,
+        request: _tickets_pb2.ExportRequesterDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.ExportRequesterDataResponse, _abc.Awaitable[_tickets_pb2.ExportRequesterDataResponse]]:
+        """Everything held about a requester: their tickets with comments and history."""
+
+    @_abc_1.abstractmethod
+    def EraseRequesterData(
+        self,
+        request: _tickets_pb2.EraseRequesterDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.EraseRequesterDataResponse, _abc.Awaitable[_tickets_pb2.EraseRequesterDataResponse]]:
+        """Erases a requester's personal data across their tickets (subject, description, name,
+        e-mail, their comments), leaving an audit entry and a helpdesk.ticket.erased.v1 event.
+        """
 
 def add_TicketServiceServicer_to_server(servicer: TicketServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
