@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from faststream.kafka import KafkaBroker
 
+from helpdesk.api.reports.v1 import reports_pb2, reports_pb2_grpc
 from helpdesk.api.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 from helpdesk.core.grpc_server import GrpcServer, wait_for_shutdown
 from helpdesk.core.kafka import (
@@ -21,7 +22,7 @@ from helpdesk.core.settings import load_settings
 from helpdesk.core.telemetry import setup_tracing, shutdown_tracing, start_metrics_server
 from helpdesk.intake.commands import TicketCommands
 from helpdesk.intake.events import register_intake_subscriber
-from helpdesk.intake.grpc_api import TicketService
+from helpdesk.intake.grpc_api import ReportApi, TicketService
 from helpdesk.intake.settings import IntakeSettings
 from helpdesk.intake.store import TicketStore
 
@@ -76,11 +77,15 @@ async def main() -> None:
     server = GrpcServer(
         host=settings.grpc_host,
         port=settings.grpc_port,
-        service_names=[tickets_pb2.DESCRIPTOR.services_by_name["TicketService"].full_name],
+        service_names=[
+            tickets_pb2.DESCRIPTOR.services_by_name["TicketService"].full_name,
+            reports_pb2.DESCRIPTOR.services_by_name["ReportService"].full_name,
+        ],
         health_checks={"mongodb": lambda: ping(mongo), "kafka": lambda: _kafka_ping(broker)},
         health_check_interval=settings.health_check_interval_seconds,
     )
     tickets_pb2_grpc.add_TicketServiceServicer_to_server(TicketService(commands), server.server)
+    reports_pb2_grpc.add_ReportServiceServicer_to_server(ReportApi(commands), server.server)
     await server.start()
     log.info("intake_ready", grpc_port=server.port)
 

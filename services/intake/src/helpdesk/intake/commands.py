@@ -26,7 +26,7 @@ from helpdesk.core.kafka import TICKET_EVENTS_TOPIC
 from helpdesk.core.logging import get_logger
 from helpdesk.core.mongo import DocumentLocks, store_precision
 from helpdesk.core.outbox import OutboxEvent, OutboxRelay, outbox_fields
-from helpdesk.intake import domain, lifecycle, privacy
+from helpdesk.intake import domain, lifecycle, privacy, reports
 from helpdesk.intake.lifecycle import Action, Actor, Role
 from helpdesk.intake.mapping import (
     STATUS_TO_PROTO,
@@ -40,7 +40,7 @@ from helpdesk.intake.mapping import (
     ticket_from_document,
     ticket_to_proto,
 )
-from helpdesk.intake.metrics import TICKETS_CREATED, TICKETS_DEDUPLICATED
+from helpdesk.intake.metrics import TICKETS_CREATED, TICKETS_DEDUPLICATED, observe_change
 from helpdesk.intake.store import DuplicateKey, TicketStore
 
 log = get_logger(__name__)
@@ -356,6 +356,15 @@ class TicketCommands:
             self._relay.publish_soon(ticket.id, ticket.version, [event])
         return stored
 
+    async def report(
+        self, start: datetime | None, end: datetime | None, group_by: str
+    ) -> tuple[reports.Figures, list[reports.Figures]]:
+        grouping = reports.check_period(start, end, group_by)
+        assert start is not None
+        assert end is not None
+        facts = await self._store.report_facts(start, end)
+        return reports.report(facts, start, end, grouping)
+
     async def history(self, key: str) -> tuple[list[dict[str, Any]], list[lifecycle.Comment]]:
         ticket = await self.get(key)
         found = await self._store.history(ticket.id)
@@ -395,6 +404,7 @@ class TicketCommands:
                 )
             if stored:
                 self._relay.publish_soon(change.ticket.id, change.ticket.version, events)
+                observe_change(change)
                 log.info(
                     "ticket_changed",
                     ticket=change.ticket.number,

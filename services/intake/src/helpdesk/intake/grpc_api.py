@@ -1,10 +1,13 @@
 """TicketService over gRPC: protobuf in, commands, protobuf out. Refusals are mapped to
 status codes by the shared interceptor."""
 
+import dataclasses
+from datetime import UTC
 from typing import Any
 
 import grpc
 
+from helpdesk.api.reports.v1 import reports_pb2, reports_pb2_grpc
 from helpdesk.api.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 from helpdesk.intake.commands import TicketCommands
 from helpdesk.intake.mapping import (
@@ -17,6 +20,7 @@ from helpdesk.intake.mapping import (
     query_from_proto,
     ticket_to_proto,
 )
+from helpdesk.intake.reports import Figures
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -146,3 +150,22 @@ class TicketService(tickets_pb2_grpc.TicketServiceServicer):
             request.requester_email, actor_from_proto(request.actor), request.reason
         )
         return tickets_pb2.EraseRequesterDataResponse(erased_tickets=erased, alias=alias)
+
+
+def _figures_to_proto(figures: Figures) -> reports_pb2.Figures:
+    return reports_pb2.Figures(**dataclasses.asdict(figures))
+
+
+class ReportApi(reports_pb2_grpc.ReportServiceServicer):
+    def __init__(self, commands: TicketCommands) -> None:
+        self._commands = commands
+
+    async def GetReport(
+        self, request: reports_pb2.GetReportRequest, context: Context
+    ) -> reports_pb2.GetReportResponse:
+        start = request.period_start.ToDatetime(UTC) if request.HasField("period_start") else None
+        end = request.period_end.ToDatetime(UTC) if request.HasField("period_end") else None
+        total, groups = await self._commands.report(start, end, request.group_by)
+        return reports_pb2.GetReportResponse(
+            total=_figures_to_proto(total), groups=[_figures_to_proto(g) for g in groups]
+        )

@@ -1,6 +1,8 @@
 """Intake's business metrics."""
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
+
+from helpdesk.intake.lifecycle import Action, Change
 
 TICKETS_CREATED = Counter(
     "helpdesk_tickets_created_total",
@@ -17,3 +19,58 @@ INTAKE_MESSAGES = Counter(
     "Messages read from the intake topic, by outcome (created, duplicate, dead_letter).",
     ["outcome"],
 )
+
+# Seconds, from minutes to weeks: first responses and resolutions of a service desk.
+DURATION_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 604800)
+
+FIRST_RESPONSE_SECONDS = Histogram(
+    "helpdesk_first_response_seconds",
+    "Time from a ticket's creation to the first public agent reply, by channel and priority.",
+    ["channel", "priority"],
+    buckets=DURATION_BUCKETS,
+)
+RESOLUTION_SECONDS = Histogram(
+    "helpdesk_resolution_seconds",
+    "Time from a ticket's creation to its resolution, by channel and priority.",
+    ["channel", "priority"],
+    buckets=DURATION_BUCKETS,
+)
+TICKETS_RESOLVED = Counter(
+    "helpdesk_tickets_resolved_total", "Tickets resolved, by team.", ["team"]
+)
+TICKETS_REOPENED = Counter(
+    "helpdesk_tickets_reopened_total", "Resolved tickets that came back, by team.", ["team"]
+)
+RATINGS = Counter(
+    "helpdesk_csat_ratings_total",
+    "CSAT ratings by verdict (satisfied: 4-5, neutral: 3, unsatisfied: 1-2).",
+    ["verdict"],
+)
+STATUS_CHANGES = Counter(
+    "helpdesk_ticket_status_changes_total", "Status moves, by new status.", ["status"]
+)
+
+
+def observe_change(change: Change) -> None:
+    """Counts what a stored change did for the business dashboards."""
+    before, after = change.before, change.ticket
+    labels = (after.channel.value, after.priority.value)
+    if after.first_response_at and not before.first_response_at:
+        FIRST_RESPONSE_SECONDS.labels(*labels).observe(
+            (after.first_response_at - after.created_at).total_seconds()
+        )
+    for action in change.actions:
+        if action == Action.RESOLVED and after.resolved_at:
+            RESOLUTION_SECONDS.labels(*labels).observe(
+                (after.resolved_at - after.created_at).total_seconds()
+            )
+            TICKETS_RESOLVED.labels(after.team).inc()
+        elif action == Action.REOPENED:
+            TICKETS_REOPENED.labels(after.team).inc()
+        elif action == Action.STATUS_CHANGED:
+            STATUS_CHANGES.labels(after.status.value).inc()
+        elif action == Action.RATED and after.rating:
+            score = after.rating.score
+            RATINGS.labels(
+                "satisfied" if score >= 4 else "neutral" if score == 3 else "unsatisfied"
+            ).inc()

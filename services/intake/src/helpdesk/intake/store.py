@@ -10,8 +10,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from helpdesk.core.mongo import ensure_indexes
-from helpdesk.intake.domain import Ticket, TicketQuery
+from helpdesk.intake.domain import Status, Ticket, TicketQuery
 from helpdesk.intake.mapping import ticket_from_document, ticket_to_document
+from helpdesk.intake.reports import TicketFacts
 
 Document = dict[str, Any]
 
@@ -143,6 +144,25 @@ class TicketStore:
         )
         return result.matched_count == 1
 
+    async def report_facts(self, start: datetime, end: datetime) -> list[TicketFacts]:
+        """What reports need of every ticket created, resolved or rated in [start, end)."""
+        period = {"$gte": start, "$lt": end}
+        cursor = self.tickets.find(
+            {"$or": [{"created_at": period}, {"resolved_at": period}, {"rating.rated_at": period}]},
+            {
+                "created_at": 1,
+                "status": 1,
+                "channel": 1,
+                "team": 1,
+                "assignee_id": 1,
+                "first_response_at": 1,
+                "resolved_at": 1,
+                "reopen_count": 1,
+                "rating": 1,
+            },
+        )
+        return [facts_from_document(doc) async for doc in cursor]
+
     async def document(self, ticket_id: str) -> Document | None:
         """A whole ticket document, history and comments too."""
         return await self.tickets.find_one({"_id": ticket_id}, {"outbox": 0})
@@ -238,3 +258,27 @@ def ticket_filter(query: TicketQuery) -> Document:
     if query.subject_contains:
         selector["subject"] = {"$regex": re.escape(query.subject_contains), "$options": "i"}
     return selector
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def facts_from_document(doc: Document) -> TicketFacts:
+    rating = doc.get("rating") or {}
+    created_at = _utc(doc["created_at"])
+    assert created_at is not None
+    return TicketFacts(
+        created_at=created_at,
+        status=Status(doc["status"]),
+        channel=doc.get("channel", ""),
+        team=doc.get("team", ""),
+        assignee_id=doc.get("assignee_id", ""),
+        first_response_at=_utc(doc.get("first_response_at")),
+        resolved_at=_utc(doc.get("resolved_at")),
+        reopen_count=int(doc.get("reopen_count", 0)),
+        rating_score=int(rating.get("score", 0)),
+        rated_at=_utc(rating.get("rated_at")),
+    )
