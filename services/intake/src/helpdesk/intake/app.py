@@ -23,6 +23,7 @@ from helpdesk.core.telemetry import setup_tracing, shutdown_tracing, start_metri
 from helpdesk.intake.commands import TicketCommands
 from helpdesk.intake.events import register_intake_subscriber
 from helpdesk.intake.grpc_api import ReportApi, TicketService
+from helpdesk.intake.metrics import watch_backlog
 from helpdesk.intake.settings import IntakeSettings
 from helpdesk.intake.store import TicketStore
 
@@ -87,10 +88,14 @@ async def main() -> None:
     tickets_pb2_grpc.add_TicketServiceServicer_to_server(TicketService(commands), server.server)
     reports_pb2_grpc.add_ReportServiceServicer_to_server(ReportApi(commands), server.server)
     await server.start()
+    backlog = asyncio.create_task(
+        watch_backlog(commands.backlog, settings.backlog_refresh_seconds), name="backlog"
+    )
     log.info("intake_ready", grpc_port=server.port)
 
     await wait_for_shutdown()
     # Stop taking work, let what is in flight finish, publish what it stored, then close.
+    backlog.cancel()
     await server.stop(settings.shutdown_grace_seconds)
     log.info("stopping_consumers")
     await asyncio.gather(*(subscriber.stop() for subscriber in broker.subscribers))

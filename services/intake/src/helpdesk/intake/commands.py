@@ -365,6 +365,10 @@ class TicketCommands:
         facts = await self._store.report_facts(start, end)
         return reports.report(facts, start, end, grouping)
 
+    async def backlog(self) -> dict[tuple[str, str], int]:
+        """Tickets still being worked, by (team, status)."""
+        return await self._store.backlog()
+
     async def history(self, key: str) -> tuple[list[dict[str, Any]], list[lifecycle.Comment]]:
         ticket = await self.get(key)
         found = await self._store.history(ticket.id)

@@ -1,8 +1,14 @@
 """Intake's business metrics."""
 
-from prometheus_client import Counter, Histogram
+import asyncio
+from collections.abc import Awaitable, Callable
 
+from prometheus_client import Counter, Gauge, Histogram
+
+from helpdesk.core.logging import get_logger
 from helpdesk.intake.lifecycle import Action, Change
+
+log = get_logger(__name__)
 
 TICKETS_CREATED = Counter(
     "helpdesk_tickets_created_total",
@@ -74,3 +80,26 @@ def observe_change(change: Change) -> None:
             RATINGS.labels(
                 "satisfied" if score >= 4 else "neutral" if score == 3 else "unsatisfied"
             ).inc()
+
+
+BACKLOG = Gauge(
+    "helpdesk_backlog_tickets",
+    "Tickets still being worked (new, open, pending, on hold), by team and status.",
+    ["team", "status"],
+)
+
+
+async def watch_backlog(
+    count: Callable[[], Awaitable[dict[tuple[str, str], int]]], interval: float
+) -> None:
+    """Refreshes the backlog gauge every `interval` seconds until cancelled."""
+    while True:
+        try:
+            counts = await count()
+        except Exception:
+            log.warning("backlog_refresh_failed", exc_info=True)
+        else:
+            BACKLOG.clear()  # a team whose backlog emptied must not keep its last value
+            for (team, status), n in counts.items():
+                BACKLOG.labels(team, status).set(n)
+        await asyncio.sleep(interval)

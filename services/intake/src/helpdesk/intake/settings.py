@@ -15,6 +15,8 @@ class IntakeSettings(ServiceSettings):
     # The same requester with the same subject within this window adds to the open ticket
     # instead of opening another; 0 turns it off.
     dedup_window_seconds: float = Field(default=900.0, ge=0)
+    # How often the backlog gauge is counted (it reads every open ticket).
+    backlog_refresh_seconds: float = Field(default=60.0, gt=0)
     # Testing only: SIGKILL the process right after a ticket is stored, before its event
     # is published, to prove the outbox publishes it after a restart.
     fault_crash_after_store: bool = False

@@ -10,7 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from helpdesk.core.mongo import ensure_indexes
-from helpdesk.intake.domain import Status, Ticket, TicketQuery
+from helpdesk.intake.domain import OPEN_STATUSES, Status, Ticket, TicketQuery
 from helpdesk.intake.mapping import ticket_from_document, ticket_to_document
 from helpdesk.intake.reports import TicketFacts
 
@@ -162,6 +162,19 @@ class TicketStore:
             },
         )
         return [facts_from_document(doc) async for doc in cursor]
+
+    async def backlog(self) -> dict[tuple[str, str], int]:
+        """Tickets still being worked, by (team, status)."""
+        counts: dict[tuple[str, str], int] = {}
+        cursor = await self.tickets.aggregate(
+            [
+                {"$match": {"status": {"$in": [s.value for s in OPEN_STATUSES]}}},
+                {"$group": {"_id": {"team": "$team", "status": "$status"}, "n": {"$sum": 1}}},
+            ]
+        )
+        async for row in cursor:
+            counts[(row["_id"].get("team") or "", row["_id"]["status"])] = int(row["n"])
+        return counts
 
     async def document(self, ticket_id: str) -> Document | None:
         """A whole ticket document, history and comments too."""
