@@ -7,6 +7,7 @@ Services run as real processes (`python -m helpdesk.<service>`), so they can be 
 """
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -15,12 +16,16 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pymongo import AsyncMongoClient
 
@@ -188,6 +193,38 @@ def service_env(infra: Infra, database: str, grpc_port: int, **extra: str) -> di
     return env
 
 
+INTAKE_TOPIC = "helpdesk.intake.requests.v1"
+
+
+async def _commit_group_at_end(bootstrap: str, group: str, topic: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        cluster = await consumer._client.fetch_all_metadata()
+        partitions = [TopicPartition(topic, p) for p in cluster.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.commit({tp: offset for tp, offset in ends.items()})
+    finally:
+        await consumer.stop()
+
+
+def start_group_at_end(bootstrap: str, group: str, topic: str = INTAKE_TOPIC) -> None:
+    """A new consumer group that has already seen everything on the topic, so a service
+    started in one test does not pick up the messages earlier tests published."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, _commit_group_at_end(bootstrap, group, topic)).result()
+
+
 @pytest.fixture
 def make_intake(infra: Infra, tmp_path: Path) -> Iterator[Any]:
     """Builds intake processes on a database and consumer group of their own."""
@@ -198,11 +235,14 @@ def make_intake(infra: Infra, tmp_path: Path) -> Iterator[Any]:
     ) -> ServiceProcess:
         port = free_port()
         suffix = uuid.uuid4().hex[:8]
+        if group is None:
+            group = f"it-intake-{suffix}"
+            start_group_at_end(infra.kafka, group)
         env = service_env(
             infra,
             database or f"it_intake_{suffix}",
             port,
-            HELPDESK_INTAKE_CONSUMER_GROUP=group or f"it-intake-{suffix}",
+            HELPDESK_INTAKE_CONSUMER_GROUP=group,
             **extra,
         )
         service = ServiceProcess("intake", env, port, tmp_path / f"intake-{port}.log")
