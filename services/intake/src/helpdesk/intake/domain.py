@@ -63,11 +63,11 @@ MAX_TAG = 50
 MAX_CUSTOM_FIELDS = 50
 MAX_CUSTOM_VALUE = 1_000
 
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})*", re.IGNORECASE)
 _TAG = re.compile(r"[\w\-.:/]+")
 _CUSTOM_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _NUMBER = re.compile(r"([A-Z][A-Z0-9]*)-([0-9]+)")
 
 
@@ -140,7 +140,7 @@ def _text(
     one_line: bool = False,
 ) -> str:
     """The trimmed text, or "" with a violation; `one_line` collapses runs of white space."""
-    if _CONTROL.search(raw):
+    if CONTROL_CHARACTERS.search(raw):
         problems.append(FieldViolation(name, "must not contain control characters"))
         return ""
     value = " ".join(raw.split()) if one_line else raw.strip()
@@ -163,7 +163,11 @@ def validate_new_ticket(draft: TicketDraft, default_channel: Channel = Channel.A
     email = draft.requester_email.strip().lower()
     if not email:
         problems.append(FieldViolation("requester.email", "is required"))
-    elif len(email) > MAX_EMAIL or not _EMAIL.fullmatch(email) or _CONTROL.search(email):
+    elif (
+        len(email) > MAX_EMAIL
+        or not EMAIL_ADDRESS.fullmatch(email)
+        or CONTROL_CHARACTERS.search(email)
+    ):
         problems.append(
             FieldViolation(
                 "requester.email", f"is not an e-mail address: {draft.requester_email!r}"
@@ -215,7 +219,7 @@ def validate_new_ticket(draft: TicketDraft, default_channel: Channel = Channel.A
                     "name must start with a lowercase letter and use a-z, 0-9, _ (at most 64)",
                 )
             )
-        elif _CONTROL.search(value):
+        elif CONTROL_CHARACTERS.search(value):
             problems.append(
                 FieldViolation(f"custom_fields.{key}", "must not contain control characters")
             )
@@ -231,7 +235,7 @@ def validate_new_ticket(draft: TicketDraft, default_channel: Channel = Channel.A
         problems.append(
             FieldViolation("request_id", f"must be at most {MAX_REQUEST_ID} characters")
         )
-    elif _CONTROL.search(request_id):
+    elif CONTROL_CHARACTERS.search(request_id):
         problems.append(FieldViolation("request_id", "must not contain control characters"))
 
     if problems:

@@ -16,6 +16,7 @@ from helpdesk.core.errors import (
     PermissionDenied,
 )
 from helpdesk.intake.domain import (
+    CONTROL_CHARACTERS,
     MAX_DESCRIPTION,
     Category,
     Link,
@@ -194,22 +195,31 @@ def update_ticket(
         )
     if ticket.status == Status.CLOSED:
         raise FailedPrecondition(f"ticket {ticket.number} is closed and cannot change")
-    # Reuse creation's checks for values; the draft carries only what the mask names.
-    checked = validate_new_ticket(
-        TicketDraft(
-            subject=ticket.subject,
-            description=ticket.description,
-            requester_email=ticket.requester.email,
-            priority=patch.priority if "priority" in mask else ticket.priority.value,
-            category=patch.category if "category" in mask else ticket.category.value,
-            tags=patch.tags if "tags" in mask else ticket.tags,
-            custom_fields=patch.custom_fields if "custom_fields" in mask else ticket.custom_fields,
+    for name, value in (("priority", patch.priority), ("category", patch.category)):
+        if name in mask and not value.strip():
+            raise InvalidArgument(
+                [FieldViolation(f"ticket.{name}", "is required when in the mask")]
+            )
+    # Reuse creation's checks for values; the draft carries only what the mask names, and
+    # its field paths are named as in this request (ticket.<field>).
+    try:
+        checked = validate_new_ticket(
+            TicketDraft(
+                subject=ticket.subject,
+                description=ticket.description,
+                requester_email=ticket.requester.email,
+                priority=patch.priority if "priority" in mask else ticket.priority.value,
+                category=patch.category if "category" in mask else ticket.category.value,
+                tags=patch.tags if "tags" in mask else ticket.tags,
+                custom_fields=(
+                    patch.custom_fields if "custom_fields" in mask else ticket.custom_fields
+                ),
+            )
         )
-    )
-    if "priority" in mask and not patch.priority:
-        raise InvalidArgument([FieldViolation("ticket.priority", "is required when in the mask")])
-    if "category" in mask and not patch.category:
-        raise InvalidArgument([FieldViolation("ticket.category", "is required when in the mask")])
+    except InvalidArgument as error:
+        raise InvalidArgument(
+            [FieldViolation(f"ticket.{v.field}", v.description) for v in error.violations]
+        ) from None
     updated = replace(
         ticket,
         priority=Priority(checked.priority),
@@ -311,6 +321,8 @@ def add_comment(
     problems: list[FieldViolation] = []
     if not text:
         problems.append(FieldViolation("body", "is required"))
+    elif CONTROL_CHARACTERS.search(text):
+        problems.append(FieldViolation("body", "must not contain control characters"))
     elif len(text) > MAX_DESCRIPTION:
         problems.append(FieldViolation("body", f"must be at most {MAX_DESCRIPTION} characters"))
     if internal and author.role == Role.REQUESTER:

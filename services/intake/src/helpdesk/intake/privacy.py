@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from helpdesk.core.errors import FieldViolation, InvalidArgument
-from helpdesk.intake.domain import _EMAIL, Requester, Ticket
+from helpdesk.intake.domain import EMAIL_ADDRESS, Requester, Ticket
 
 ERASED = "[erased]"
 ALIAS_DOMAIN = "erased.invalid"
@@ -15,7 +15,7 @@ ALIAS_DOMAIN = "erased.invalid"
 
 def checked_email(email: str) -> str:
     value = email.strip().lower()
-    if not _EMAIL.fullmatch(value):
+    if not EMAIL_ADDRESS.fullmatch(value):
         raise InvalidArgument(
             [FieldViolation("requester_email", f"is not an e-mail address: {email!r}")]
         )
