@@ -2,18 +2,25 @@
 
 import contextlib
 import logging
+import ssl
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.kafka.security import parse_security
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from opentelemetry import propagate, trace
 from prometheus_client import REGISTRY
+
+if TYPE_CHECKING:
+    from helpdesk.core.settings import ServiceSettings
 
 # Topics of the house plan, keyed by ticket id.
 INTAKE_REQUESTS_TOPIC = "helpdesk.intake.requests.v1"
@@ -29,10 +36,62 @@ def dead_letter_topic(group: str) -> str:
     return f"helpdesk.dlq.{group}.v1"
 
 
-def create_broker(bootstrap_servers: str, service: str) -> KafkaBroker:
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How to reach a secured Kafka: TLS, SASL, or both."""
+
+    protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "PLAIN"
+    username: str = ""
+    password: str = ""
+    cafile: str = ""
+    certfile: str = ""
+    keyfile: str = ""
+
+    def faststream(self) -> BaseSecurity | None:
+        """FastStream's form of these settings; None for plain TCP."""
+        use_ssl = self.protocol in ("SSL", "SASL_SSL")
+        context = None
+        if use_ssl:
+            context = ssl.create_default_context(cafile=self.cafile or None)
+            if self.certfile:
+                context.load_cert_chain(self.certfile, self.keyfile or None)
+        if self.protocol.startswith("SASL_"):
+            sasl = {
+                "PLAIN": SASLPlaintext,
+                "SCRAM-SHA-256": SASLScram256,
+                "SCRAM-SHA-512": SASLScram512,
+            }[self.sasl_mechanism]
+            return sasl(self.username, self.password, ssl_context=context, use_ssl=use_ssl)
+        if use_ssl:
+            return BaseSecurity(ssl_context=context, use_ssl=True)
+        return None
+
+    def client_options(self) -> dict[str, Any]:
+        """The same settings as aiokafka client keyword arguments (admin, plain clients)."""
+        security = self.faststream()
+        return parse_security(security) if security else {}
+
+
+def security_from(settings: "ServiceSettings") -> KafkaSecurity:
+    return KafkaSecurity(
+        protocol=settings.kafka_security_protocol,
+        sasl_mechanism=settings.kafka_sasl_mechanism,
+        username=settings.kafka_sasl_username,
+        password=settings.kafka_sasl_password.get_secret_value(),
+        cafile=settings.kafka_ssl_cafile,
+        certfile=settings.kafka_ssl_certfile,
+        keyfile=settings.kafka_ssl_keyfile,
+    )
+
+
+def create_broker(
+    bootstrap_servers: str, service: str, security: KafkaSecurity | None = None
+) -> KafkaBroker:
     """An idempotent, acks=all producer and traced, measured consumers."""
     return KafkaBroker(
         bootstrap_servers.split(","),
+        security=security.faststream() if security else None,
         client_id=f"helpdesk-{service}",
         enable_idempotence=True,
         acks="all",
@@ -47,9 +106,17 @@ def create_broker(bootstrap_servers: str, service: str) -> KafkaBroker:
     )
 
 
-async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partitions: int = 3) -> None:
+async def ensure_topics(
+    bootstrap_servers: str,
+    topics: Iterable[str],
+    partitions: int = 3,
+    security: KafkaSecurity | None = None,
+) -> None:
     """Creates topics that do not exist yet (the chart does this with a Job in clusters)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers.split(","),
+        **(security.client_options() if security else {}),
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

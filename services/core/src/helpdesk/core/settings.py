@@ -3,7 +3,7 @@
 import sys
 from typing import Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,6 +18,14 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # Create missing topics at start (one machine); clusters create them with the chart's Job.
     kafka_create_topics: bool = True
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    # PEM files: the CA to trust, and a client certificate and key for mutual TLS.
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
     grpc_host: str = "0.0.0.0"
     grpc_port: int = Field(default=50051, ge=0, le=65535)
     # 0 turns the Prometheus endpoint off (tests that start several replicas).
@@ -31,6 +39,19 @@ class ServiceSettings(BaseSettings):
     # How often the outbox relay looks for events left behind (e.g. after a crash); it also
     # looks once at start. Each look reads the owning collection, so not too often.
     outbox_sweep_interval_seconds: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> "ServiceSettings":
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                "HELPDESK_KAFKA_SASL_USERNAME and HELPDESK_KAFKA_SASL_PASSWORD are required "
+                f"with {self.kafka_security_protocol}"
+            )
+        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
+            raise ValueError("HELPDESK_KAFKA_SSL_CERTFILE and _KEYFILE go together")
+        return self
 
     def database_name(self, service: str) -> str:
         return self.mongodb_database or f"helpdesk_{service}"
@@ -47,6 +68,8 @@ def load_settings(settings_class: type[SettingsT]) -> SettingsT:
         prefix = settings_class.model_config.get("env_prefix", "")
         problems = "; ".join(
             f"{prefix}{'_'.join(str(part) for part in e['loc']).upper()}: {e['msg']}"
+            if e["loc"]
+            else str(e["msg"]).removeprefix("Value error, ")
             for e in error.errors()
         )
         print(f"invalid settings: {problems}", file=sys.stderr)

@@ -14,6 +14,7 @@ from helpdesk.core.kafka import (
     create_broker,
     dead_letter_topic,
     ensure_topics,
+    security_from,
 )
 from helpdesk.core.logging import configure_logging, get_logger
 from helpdesk.core.mongo import DocumentLocks, create_mongo_client, ping
@@ -46,16 +47,18 @@ async def main() -> None:
     store = TicketStore(mongo[settings.database_name(SERVICE)])
     await store.create_indexes()
 
+    kafka_security = security_from(settings)
     if settings.kafka_create_topics:
         await ensure_topics(
             settings.kafka_bootstrap_servers,
-            [
+            security=kafka_security,
+            topics=[
                 INTAKE_REQUESTS_TOPIC,
                 TICKET_EVENTS_TOPIC,
                 dead_letter_topic(settings.intake_consumer_group),
             ],
         )
-    broker = create_broker(settings.kafka_bootstrap_servers, SERVICE)
+    broker = create_broker(settings.kafka_bootstrap_servers, SERVICE, kafka_security)
     ticket_locks = DocumentLocks()
     relay = OutboxRelay(
         store.tickets,
