@@ -58,6 +58,7 @@ unit: $(VENV)/.synced  ## fast unit tests of pure logic
 .PHONY: integration
 integration: $(VENV)/.synced  ## scenarios on real Kafka and FerretDB (started if not given)
 	deploy/local/infra.sh install
+	deploy/local/install-dovecot.sh
 	$(VENV)/bin/pytest tests/integration -q
 
 .PHONY: chart-tools
@@ -72,6 +73,7 @@ chart: $(VENV)/.synced chart-tools  ## helm lint/template, Kubernetes schemas, k
 test: $(VENV)/.synced  ## everything CI checks: generated code, lint, types, unit, chart and integration tests
 	$(MAKE) --no-print-directory proto-check lint
 	deploy/local/infra.sh install
+	deploy/local/install-dovecot.sh
 	deploy/tools/install.sh
 	$(VENV)/bin/pytest -q
 

@@ -116,10 +116,16 @@ class ServiceProcess:
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The HTTP channels' port (0: none).
+    http_port: int = 0
 
     @property
     def target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
 
     def start(self, **overrides: str) -> None:
         env = {**self.env, **overrides}
@@ -243,9 +249,15 @@ def make_intake(infra: Infra, tmp_path: Path) -> Iterator[Any]:
             database or f"it_intake_{suffix}",
             port,
             HELPDESK_INTAKE_CONSUMER_GROUP=group,
-            **extra,
+            **{"HELPDESK_HTTP_HOST": "127.0.0.1", "HELPDESK_HTTP_PORT": str(free_port()), **extra},
         )
-        service = ServiceProcess("intake", env, port, tmp_path / f"intake-{port}.log")
+        service = ServiceProcess(
+            "intake",
+            env,
+            port,
+            tmp_path / f"intake-{port}.log",
+            http_port=int(env["HELPDESK_HTTP_PORT"]),
+        )
         started.append(service)
         return service
 

@@ -1,4 +1,4 @@
-"""Wiring of the intake service: settings, store, Kafka, gRPC, and an orderly stop."""
+"""Wiring of the intake service: settings, store, Kafka, gRPC, HTTP, and an orderly stop."""
 
 import asyncio
 from datetime import timedelta
@@ -24,6 +24,8 @@ from helpdesk.core.telemetry import setup_tracing, shutdown_tracing, start_metri
 from helpdesk.intake.commands import TicketCommands
 from helpdesk.intake.events import register_intake_subscriber
 from helpdesk.intake.grpc_api import ReportApi, TicketService
+from helpdesk.intake.http_api import HttpServer, create_app
+from helpdesk.intake.mailbox import Mailbox
 from helpdesk.intake.metrics import watch_backlog
 from helpdesk.intake.settings import IntakeSettings
 from helpdesk.intake.store import TicketStore
@@ -35,6 +37,30 @@ log = get_logger(__name__)
 async def _kafka_ping(broker: KafkaBroker) -> None:
     if not await broker.ping(timeout=3.0):
         raise ConnectionError("Kafka did not answer")
+
+
+def _mailbox(settings: IntakeSettings, commands: TicketCommands) -> Mailbox | None:
+    """The IMAP poller, when a mailbox is configured."""
+    if not settings.mail_imap_host:
+        return None
+    return Mailbox(
+        commands,
+        host=settings.mail_imap_host,
+        port=settings.mail_imap_port,
+        security=settings.mail_imap_security,
+        ca_file=settings.mail_imap_ca_file,
+        username=settings.mail_imap_username,
+        password=settings.mail_imap_password.get_secret_value(),
+        folder=settings.mail_imap_folder,
+        processed_folder=settings.mail_imap_processed_folder,
+        failed_folder=settings.mail_imap_failed_folder,
+        poll_interval_seconds=settings.mail_poll_interval_seconds,
+        number_prefix=settings.ticket_number_prefix,
+        own_addresses=settings.mail_own_addresses,
+        max_message_bytes=settings.mail_max_message_bytes,
+        timeout_seconds=settings.mail_imap_timeout_seconds,
+        max_attempts=settings.mail_max_attempts,
+    )
 
 
 async def main() -> None:
@@ -77,6 +103,28 @@ async def main() -> None:
     register_intake_subscriber(broker, commands, group=settings.intake_consumer_group)
     await broker.start()
     relay.start()
+    mailbox = _mailbox(settings, commands)
+    mail_task = asyncio.create_task(mailbox.run(), name="mailbox") if mailbox else None
+
+    health_checks = {"mongodb": lambda: ping(mongo), "kafka": lambda: _kafka_ping(broker)}
+    # HTTP listens first: a port that cannot be bound stops the start before gRPC says
+    # SERVING.
+    http = None
+    if settings.http_port:
+        http = HttpServer(
+            create_app(
+                commands,
+                alert_rules=settings.alert_rules(),
+                checks=health_checks,
+                max_body_bytes=settings.http_max_body_bytes,
+                alertmanager_token=settings.alertmanager_bearer_token.get_secret_value(),
+                tracer_provider=tracer_provider,
+            ),
+            host=settings.http_host,
+            port=settings.http_port,
+            grace=settings.shutdown_grace_seconds,
+        )
+        await http.start()
 
     server = GrpcServer(
         host=settings.grpc_host,
@@ -85,7 +133,7 @@ async def main() -> None:
             tickets_pb2.DESCRIPTOR.services_by_name["TicketService"].full_name,
             reports_pb2.DESCRIPTOR.services_by_name["ReportService"].full_name,
         ],
-        health_checks={"mongodb": lambda: ping(mongo), "kafka": lambda: _kafka_ping(broker)},
+        health_checks=health_checks,
         health_check_interval=settings.health_check_interval_seconds,
     )
     tickets_pb2_grpc.add_TicketServiceServicer_to_server(TicketService(commands), server.server)
@@ -94,12 +142,19 @@ async def main() -> None:
     backlog = asyncio.create_task(
         watch_backlog(commands.backlog, settings.backlog_refresh_seconds), name="backlog"
     )
-    log.info("intake_ready", grpc_port=server.port)
+    log.info("intake_ready", grpc_port=server.port, http_port=http.port if http else 0)
 
     await wait_for_shutdown()
     # Stop taking work, let what is in flight finish, publish what it stored, then close.
+    # Both edges stop listening at once and drain side by side within the grace period.
     backlog.cancel()
-    await server.stop(settings.shutdown_grace_seconds)
+    draining = [server.stop(settings.shutdown_grace_seconds)]
+    if http:
+        draining.append(http.stop())
+    await asyncio.gather(*draining)
+    if mailbox and mail_task:
+        await mailbox.stop()
+        await mail_task
     log.info("stopping_consumers")
     await asyncio.gather(*(subscriber.stop() for subscriber in broker.subscribers))
     log.info("flushing_outbox")
