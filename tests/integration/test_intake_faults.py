@@ -43,7 +43,7 @@ async def test_crash_after_store_publishes_after_restart(
     assert len(records) == 1
     cleared = await mongo[database]["tickets"].find_one({"_id": stored["_id"]})
     assert cleared["outbox_pending"] is False
-    assert cleared["outbox"] == {}
+    assert not cleared.get("outbox"), "the published event left the outbox"
 
     # The client's retry with the same request id finds the stored ticket, not a new one.
     async with grpc.aio.insecure_channel(restarted.target) as channel:

@@ -11,13 +11,23 @@ from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
 
-def create_mongo_client(uri: str, service: str) -> AsyncMongoClient[dict[str, Any]]:
-    """A client that fails fast when the server is away, so health and callers notice."""
+def create_mongo_client(
+    uri: str, service: str, *, max_pool_size: int = 16, operation_timeout_ms: int = 15_000
+) -> AsyncMongoClient[dict[str, Any]]:
+    """A client that fails fast when the server is away, so health and callers notice.
+
+    The pool is small on purpose: FerretDB v1 keeps 100 SQLite connections and its
+    updates hold a read cursor while waiting for a second connection to write, so a
+    client that opens about as many connections can wedge it; MongoDB is well served by
+    a small pool too. Every operation has a deadline, so a stuck server never hangs us.
+    """
     return AsyncMongoClient(
         uri,
         appname=f"helpdesk-{service}",
         serverSelectionTimeoutMS=5_000,
         connectTimeoutMS=5_000,
+        maxPoolSize=max_pool_size,
+        timeoutMS=operation_timeout_ms,
         tz_aware=True,
     )
 

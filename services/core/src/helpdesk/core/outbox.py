@@ -209,8 +209,30 @@ class OutboxRelay:
     async def _publish_all(self, batch: list[StoredEvents]) -> int:
         # Documents in parallel (the producer batches them); events of one document in order.
         await asyncio.gather(*(self._publish_in_order(stored.events) for stored in batch))
-        await asyncio.gather(*(self._clear(stored) for stored in batch if stored.events))
+        pending = [stored for stored in batch if stored.events]
+        if pending:
+            await self._clear_all(pending)
         return sum(len(stored.events) for stored in batch)
+
+    async def _clear_all(self, batch: list[StoredEvents]) -> None:
+        """Empties the outboxes of documents still at the version whose events were
+        published, in one command (one read of the collection on FerretDB, where every
+        filter scans); documents that changed meanwhile are cleared one by one."""
+        # One version per document: the newest hand-over covers the events of older ones.
+        newest: dict[Any, StoredEvents] = {}
+        for stored in batch:
+            if stored.doc_id not in newest or stored.version > newest[stored.doc_id].version:
+                newest[stored.doc_id] = stored
+        async with contextlib.AsyncExitStack() as held:
+            for doc_id in sorted(newest, key=str):
+                await held.enter_async_context(self._locks.hold(doc_id))
+            result = await self._collection.update_many(
+                {"$or": [{"_id": s.doc_id, "version": s.version} for s in newest.values()]},
+                {"$unset": {"outbox": ""}, "$set": {"outbox_pending": False}},
+            )
+        if result.matched_count < len(newest):
+            for stored in batch:
+                await self._clear(stored)
 
     async def _publish_in_order(self, events: tuple[OutboxEvent, ...]) -> None:
         for event in events:

@@ -15,6 +15,9 @@ class ServiceSettings(BaseSettings):
     mongodb_uri: str = "mongodb://127.0.0.1:27017/"
     # Each service owns its own database; empty means "helpdesk_<service>".
     mongodb_database: str = ""
+    # Connections to MongoDB per process, and the deadline of each operation.
+    mongodb_max_pool_size: int = Field(default=16, ge=1, le=500)
+    mongodb_operation_timeout_ms: int = Field(default=15_000, ge=100)
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # Create missing topics at start (one machine); clusters create them with the chart's Job.
     kafka_create_topics: bool = True

@@ -69,7 +69,12 @@ async def main() -> None:
     tracer_provider = setup_tracing(SERVICE)
     start_metrics_server(settings.metrics_port)
 
-    mongo = create_mongo_client(settings.mongodb_uri, SERVICE)
+    mongo = create_mongo_client(
+        settings.mongodb_uri,
+        SERVICE,
+        max_pool_size=settings.mongodb_max_pool_size,
+        operation_timeout_ms=settings.mongodb_operation_timeout_ms,
+    )
     store = TicketStore(mongo[settings.database_name(SERVICE)])
     await store.create_indexes()
 

@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError
 from pymongo.errors import PyMongoError
 
 from helpdesk.api.tickets.v1 import tickets_pb2
-from helpdesk.core.errors import InvalidArgument
+from helpdesk.core.errors import Aborted, InvalidArgument, Unavailable
 from helpdesk.core.kafka import INTAKE_REQUESTS_TOPIC, PROTOBUF_CONTENT_TYPE, dead_letter_topic
 from helpdesk.core.logging import get_logger
 from helpdesk.core.metrics import DEAD_LETTERS
@@ -79,7 +79,7 @@ def register_intake_subscriber(
         except (Unprocessable, InvalidArgument) as error:
             await _dead_letter(broker, dlq_topic, message, headers, group, str(error), "invalid")
             return
-        except PyMongoError:
+        except (PyMongoError, Unavailable, Aborted):
             log.warning("intake_message_retry", position=position, exc_info=True)
             await asyncio.sleep(RETRY_DELAY_SECONDS)
             raise  # nack: the message is read again
