@@ -1,0 +1,1 @@
+"""Load generator and end-to-end benchmark of the help desk (`make bench`)."""
