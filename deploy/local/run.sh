@@ -55,9 +55,14 @@ The help desk is running.
   Kafka               $HELPDESK_KAFKA_BOOTSTRAP_SERVERS
   MongoDB (FerretDB)  $HELPDESK_MONGODB_URI
   intake gRPC         127.0.0.1:50051   metrics http://127.0.0.1:9101/metrics
+  intake HTTP/JSON    http://127.0.0.1:8080/docs (OpenAPI), Alertmanager webhook /v1/webhooks/alertmanager
 
 Open a ticket (gRPC):
   .venv/bin/python deploy/local/create_ticket.py --subject "VPN is down" --email ann@example.com
+
+Or over HTTP:
+  curl -s -X POST http://127.0.0.1:8080/v1/tickets -H 'content-type: application/json' \
+    -d '{"subject": "Printer jammed", "description": "3rd floor", "requester": {"email": "ann@example.com"}}'
 
 Or publish a request on the intake topic (JSON, see README):
   .venv/bin/python deploy/local/create_ticket.py --via-kafka --subject "Disk full on db-7" --email monitoring@example.com
