@@ -19,6 +19,7 @@ stop_all() {
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [[ $started_infra == 1 ]]; then "$ROOT/deploy/local/infra.sh" down; fi
   echo "stopped."
+  exit 0
 }
 trap stop_all INT TERM EXIT
 
