@@ -36,6 +36,7 @@ from helpdesk.intake.domain import (
     Status,
     Ticket,
     TicketDraft,
+    json_string,
 )
 
 PAYLOAD_VERSION = "4"
@@ -121,18 +122,8 @@ def _strings(
     return {str(k): v for k, v in value.items()}
 
 
-def _string(obj: dict[str, Any], key: str, path: str, problems: list[FieldViolation]) -> str:
-    value = obj.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        problems.append(FieldViolation(path, f"must be a string; got {type(value).__name__}"))
-        return ""
-    return value
-
-
 def _status(obj: dict[str, Any], path: str, problems: list[FieldViolation]) -> str:
-    raw = _string(obj, "status", path, problems)
+    raw = json_string(obj, "status", path, problems)
     if raw not in (FIRING, RESOLVED):
         problems.append(FieldViolation(path, f"must be firing or resolved; got {raw!r}"))
     return raw
@@ -143,7 +134,7 @@ def _alert(raw: Any, path: str, problems: list[FieldViolation]) -> Alert | None:
         problems.append(FieldViolation(path, "must be an object"))
         return None
     found = len(problems)
-    fingerprint = _string(raw, "fingerprint", f"{path}.fingerprint", problems)
+    fingerprint = json_string(raw, "fingerprint", f"{path}.fingerprint", problems)
     if not _FINGERPRINT.fullmatch(fingerprint):
         problems.append(
             FieldViolation(
@@ -153,7 +144,7 @@ def _alert(raw: Any, path: str, problems: list[FieldViolation]) -> Alert | None:
         )
     times = {}
     for key in ("startsAt", "endsAt"):
-        times[key] = _string(raw, key, f"{path}.{key}", problems)
+        times[key] = json_string(raw, key, f"{path}.{key}", problems)
         if len(times[key]) > MAX_TIME or CONTROL_CHARACTERS.search(times[key]):
             problems.append(FieldViolation(f"{path}.{key}", "is not a timestamp"))
     alert = Alert(
@@ -163,7 +154,7 @@ def _alert(raw: Any, path: str, problems: list[FieldViolation]) -> Alert | None:
         annotations=_strings(raw.get("annotations"), f"{path}.annotations", problems),
         starts_at=times["startsAt"],
         ends_at=times["endsAt"],
-        generator_url=_string(raw, "generatorURL", f"{path}.generatorURL", problems),
+        generator_url=json_string(raw, "generatorURL", f"{path}.generatorURL", problems),
     )
     return alert if len(problems) == found else None
 
@@ -191,9 +182,9 @@ def parse_notification(data: Any) -> Notification:
             alert = _alert(raw, f"alerts[{i}]", problems)
             if alert is not None:
                 alerts.append(alert)
-    receiver = _string(data, "receiver", "receiver", problems)
-    external_url = _string(data, "externalURL", "externalURL", problems)
-    status = _string(data, "status", "status", problems)
+    receiver = json_string(data, "receiver", "receiver", problems)
+    external_url = json_string(data, "externalURL", "externalURL", problems)
+    status = json_string(data, "status", "status", problems)
     if problems:
         raise InvalidArgument(problems)
     return Notification(receiver, status, external_url, tuple(alerts))

@@ -16,7 +16,6 @@ from google.protobuf.message import Message
 from helpdesk.api.events.v1 import ticket_events_pb2
 from helpdesk.core.errors import (
     Aborted,
-    FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
@@ -276,12 +275,8 @@ class TicketCommands:
         a crash in between leaves both usable, and a retry completes the merge."""
         source = await self.get(source_key)
         target = await self.get(target_key)
-        if source.id == target.id:
-            raise InvalidArgument(
-                [FieldViolation("target_id", "a ticket cannot merge into itself")]
-            )
-        if source.status == domain.Status.CLOSED and source.merged_into != target.number:
-            raise FailedPrecondition(f"ticket {source.number} is closed and cannot be merged")
+        # Refused before the target's side is written, so a refusal changes nothing.
+        lifecycle.check_merge(source, target)
         target = await self._change(
             target.id, lambda t, now: lifecycle.receive_merge(t, source, actor, now)
         )

@@ -381,6 +381,17 @@ def page_size(requested: int) -> int:
     return requested or DEFAULT_PAGE_SIZE
 
 
+def json_string(obj: dict[str, Any], key: str, path: str, problems: list[FieldViolation]) -> str:
+    """A string field of a JSON object: absent or null is "", another type is a violation."""
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        problems.append(FieldViolation(path, f"must be a string; got {type(value).__name__}"))
+        return ""
+    return value
+
+
 def draft_from_json(data: Any) -> TicketDraft:
     """A draft from the intake topic's JSON object; wrong shapes are refused by field."""
     if not isinstance(data, dict):
@@ -388,13 +399,7 @@ def draft_from_json(data: Any) -> TicketDraft:
     problems: list[FieldViolation] = []
 
     def text(obj: dict[str, Any], key: str, path: str) -> str:
-        value = obj.get(key, "")
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            problems.append(FieldViolation(path, f"must be a string; got {type(value).__name__}"))
-            return ""
-        return value
+        return json_string(obj, key, path, problems)
 
     # null means absent, as for every other field; other wrong shapes are refused.
     requester = data.get("requester")

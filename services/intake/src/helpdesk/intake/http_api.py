@@ -47,6 +47,7 @@ from helpdesk.core.mongo import DocumentLocks, store_precision
 from helpdesk.intake import alertmanager, domain, lifecycle
 from helpdesk.intake.alertmanager import AlertRules, Outcome
 from helpdesk.intake.commands import TicketCommands
+from helpdesk.intake.mapping import as_utc
 
 log = get_logger(__name__)
 
@@ -298,10 +299,6 @@ class ErrorBody(BaseModel):
 _DOCUMENTED_BODIES: tuple[type[BaseModel], ...] = (TicketRequest, AlertmanagerNotification)
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def ticket_json(ticket: domain.Ticket) -> Ticket:
     r = ticket.requester
     return Ticket(
@@ -364,7 +361,7 @@ def comment_json(comment: lifecycle.Comment) -> Comment:
 def history_entry_json(doc: Mapping[str, Any]) -> HistoryEntry:
     actor = doc.get("actor") or {}
     return HistoryEntry(
-        at=_utc(doc["at"]),
+        at=as_utc(doc["at"]),
         actor=Actor(
             id=actor.get("id", ""), role=lifecycle.Role(actor.get("role", lifecycle.Role.SYSTEM))
         ),

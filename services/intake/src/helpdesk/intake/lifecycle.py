@@ -476,15 +476,20 @@ def link(ticket: Ticket, other: Ticket, kind: str, actor: Actor, now: datetime) 
     return _finish(ticket, linked, actor, (change,), (Action.LINKED,), now, link=new_link)
 
 
+def check_merge(source: Ticket, target: Ticket) -> None:
+    """Refuses a merge that can never happen; a merge already done passes (repeats are fine)."""
+    if source.id == target.id:
+        raise InvalidArgument([FieldViolation("target_id", "a ticket cannot merge into itself")])
+    if source.status == Status.CLOSED and source.merged_into != target.number:
+        raise FailedPrecondition(f"ticket {source.number} is closed and cannot be merged")
+
+
 def merge_into(source: Ticket, target: Ticket, actor: Actor, now: datetime) -> Change:
     """The source's side of a merge: closed, pointing at the target. Repeats change nothing."""
     check_actor(actor)
-    if source.id == target.id:
-        raise InvalidArgument([FieldViolation("target_id", "a ticket cannot merge into itself")])
+    check_merge(source, target)
     if source.merged_into == target.number:
         return Change(before=source, ticket=source, actor=actor)
-    if source.status == Status.CLOSED:
-        raise FailedPrecondition(f"ticket {source.number} is closed and cannot be merged")
     new_link = Link(kind="merged_into", ticket_number=target.number, ticket_id=target.id)
     merged = replace(_with_link(source, new_link), merged_into=target.number)
     closed, moved = move_status(merged, Status.CLOSED, now)

@@ -29,6 +29,7 @@ from helpdesk.intake.lifecycle import (
     Role,
     TicketPatch,
 )
+from helpdesk.intake.reports import TicketFacts
 
 # Domain value <-> protobuf enum number; the unspecified zero maps to "" (the default).
 PRIORITY_TO_PROTO = {p: common_pb2.Priority.Value(f"PRIORITY_{p.name}") for p in Priority}
@@ -168,7 +169,8 @@ def ticket_to_document(ticket: Ticket) -> dict[str, Any]:
     }
 
 
-def _utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
+    """A stored instant as an aware UTC datetime (older documents may hold naive ones)."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -193,8 +195,8 @@ def ticket_from_document(doc: dict[str, Any]) -> Ticket:
         status=Status(doc["status"]),
         tags=tuple(doc.get("tags") or ()),
         custom_fields=dict(doc.get("custom_fields") or {}),
-        created_at=_utc(doc["created_at"]),
-        updated_at=_utc(doc["updated_at"]),
+        created_at=as_utc(doc["created_at"]),
+        updated_at=as_utc(doc["updated_at"]),
         version=int(doc["version"]),
         team=doc.get("team", ""),
         tier=doc.get("tier", ""),
@@ -218,7 +220,7 @@ def _rating_from_document(doc: dict[str, Any] | None) -> Rating | None:
     if not doc:
         return None
     return Rating(
-        score=int(doc["score"]), comment=doc.get("comment", ""), rated_at=_utc(doc["rated_at"])
+        score=int(doc["score"]), comment=doc.get("comment", ""), rated_at=as_utc(doc["rated_at"])
     )
 
 
@@ -229,7 +231,24 @@ def link_to_proto(link: Link) -> tickets_pb2.TicketLink:
 
 
 def _optional_utc(moment: datetime | None) -> datetime | None:
-    return _utc(moment) if moment else None
+    return as_utc(moment) if moment else None
+
+
+def facts_from_document(doc: dict[str, Any]) -> TicketFacts:
+    """What reports need of one stored ticket."""
+    rating = doc.get("rating") or {}
+    return TicketFacts(
+        created_at=as_utc(doc["created_at"]),
+        status=Status(doc["status"]),
+        channel=doc.get("channel", ""),
+        team=doc.get("team", ""),
+        assignee_id=doc.get("assignee_id", ""),
+        first_response_at=_optional_utc(doc.get("first_response_at")),
+        resolved_at=_optional_utc(doc.get("resolved_at")),
+        reopen_count=int(doc.get("reopen_count", 0)),
+        rating_score=int(rating.get("score", 0)),
+        rated_at=_optional_utc(rating.get("rated_at")),
+    )
 
 
 ROLE_TO_PROTO = {r: common_pb2.ActorRole.Value(f"ACTOR_ROLE_{r.name}") for r in Role}
@@ -303,7 +322,7 @@ def comment_from_document(doc: dict[str, Any]) -> Comment:
             Attachment(a["name"], a["content_type"], int(a["size_bytes"]), a["url"])
             for a in doc.get("attachments") or ()
         ),
-        created_at=_utc(doc["created_at"]),
+        created_at=as_utc(doc["created_at"]),
     )
 
 
@@ -329,7 +348,7 @@ def change_to_proto(change: FieldChange) -> tickets_pb2.FieldChange:
 
 def history_entry_to_proto(doc: dict[str, Any]) -> tickets_pb2.HistoryEntry:
     return tickets_pb2.HistoryEntry(
-        at=_timestamp(_utc(doc["at"])),
+        at=_timestamp(as_utc(doc["at"])),
         actor=actor_to_proto(actor_from_document(doc.get("actor") or {})),
         action=doc["action"],
         changes=[
@@ -355,7 +374,7 @@ def _enum_values(enum: Any, proto_enum: Any, numbers: Any, prefix: str, path: st
 
 
 def _optional_datetime(request: Any, name: str) -> datetime | None:
-    return _utc(getattr(request, name).ToDatetime()) if request.HasField(name) else None
+    return as_utc(getattr(request, name).ToDatetime()) if request.HasField(name) else None
 
 
 def query_from_proto(request: tickets_pb2.ListTicketsRequest) -> TicketQuery:

@@ -10,8 +10,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from helpdesk.core.mongo import ensure_indexes
-from helpdesk.intake.domain import OPEN_STATUSES, Status, Ticket, TicketQuery
-from helpdesk.intake.mapping import ticket_from_document, ticket_to_document
+from helpdesk.intake.domain import OPEN_STATUSES, Ticket, TicketQuery
+from helpdesk.intake.mapping import facts_from_document, ticket_from_document, ticket_to_document
 from helpdesk.intake.reports import TicketFacts
 
 Document = dict[str, Any]
@@ -271,27 +271,3 @@ def ticket_filter(query: TicketQuery) -> Document:
     if query.subject_contains:
         selector["subject"] = {"$regex": re.escape(query.subject_contains), "$options": "i"}
     return selector
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def facts_from_document(doc: Document) -> TicketFacts:
-    rating = doc.get("rating") or {}
-    created_at = _utc(doc["created_at"])
-    assert created_at is not None
-    return TicketFacts(
-        created_at=created_at,
-        status=Status(doc["status"]),
-        channel=doc.get("channel", ""),
-        team=doc.get("team", ""),
-        assignee_id=doc.get("assignee_id", ""),
-        first_response_at=_utc(doc.get("first_response_at")),
-        resolved_at=_utc(doc.get("resolved_at")),
-        reopen_count=int(doc.get("reopen_count", 0)),
-        rating_score=int(rating.get("score", 0)),
-        rated_at=_utc(rating.get("rated_at")),
-    )
