@@ -14,7 +14,6 @@ from helpdesk.core.errors import (
     InvalidArgument,
     NotFound,
     Unavailable,
-    internal_status,
     to_status,
 )
 
@@ -74,9 +73,3 @@ def test_invalid_argument_details_unpack_to_bad_request_in_order() -> None:
         (v.field, v.description) for v in violations
     ]
     assert rpc_status.to_status(status).code is grpc.StatusCode.INVALID_ARGUMENT
-
-
-def test_internal_status() -> None:
-    assert internal_status().code == code_pb2.INTERNAL
-    assert internal_status().message == "internal error"
-    assert internal_status("store down").message == "store down"

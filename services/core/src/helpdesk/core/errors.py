@@ -7,7 +7,7 @@ codes with `google.rpc.Status` details, so every edge says the same thing.
 from dataclasses import dataclass
 
 import grpc
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,3 @@ def to_status(error: HelpdeskError) -> status_pb2.Status:
         )
         status.details.add().Pack(bad_request)
     return status
-
-
-def internal_status(message: str = "internal error") -> status_pb2.Status:
-    return status_pb2.Status(code=code_pb2.INTERNAL, message=message)

@@ -15,6 +15,17 @@ GRPC_HANDLING_SECONDS = Histogram(
     ["grpc_service", "grpc_method"],
     buckets=LATENCY_BUCKETS,
 )
+HTTP_HANDLED = Counter(
+    "http_server_requests_total",
+    "HTTP requests completed, by method, route and status code.",
+    ["method", "route", "code"],
+)
+HTTP_HANDLING_SECONDS = Histogram(
+    "http_server_request_duration_seconds",
+    "Time to handle an HTTP request.",
+    ["method", "route"],
+    buckets=LATENCY_BUCKETS,
+)
 OUTBOX_PUBLISHED = Counter(
     "helpdesk_outbox_published_total",
     "Events published from the outbox to Kafka.",

@@ -15,14 +15,13 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from google.protobuf.message import DecodeError
-from pymongo.errors import PyMongoError
 
 from helpdesk.api.tickets.v1 import tickets_pb2
-from helpdesk.core.errors import Aborted, InvalidArgument, Unavailable
+from helpdesk.core.errors import InvalidArgument
 from helpdesk.core.kafka import INTAKE_REQUESTS_TOPIC, PROTOBUF_CONTENT_TYPE, dead_letter_topic
 from helpdesk.core.logging import get_logger
 from helpdesk.core.metrics import DEAD_LETTERS
-from helpdesk.intake.commands import TicketCommands
+from helpdesk.intake.commands import TRANSIENT_ERRORS, TicketCommands
 from helpdesk.intake.domain import Channel, TicketDraft, draft_from_json
 from helpdesk.intake.mapping import draft_from_proto
 from helpdesk.intake.metrics import INTAKE_MESSAGES
@@ -79,7 +78,7 @@ def register_intake_subscriber(
         except (Unprocessable, InvalidArgument) as error:
             await _dead_letter(broker, dlq_topic, message, headers, group, str(error), "invalid")
             return
-        except (PyMongoError, Unavailable, Aborted):
+        except TRANSIENT_ERRORS:
             log.warning("intake_message_retry", position=position, exc_info=True)
             await asyncio.sleep(RETRY_DELAY_SECONDS)
             raise  # nack: the message is read again

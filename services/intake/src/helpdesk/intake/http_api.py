@@ -27,7 +27,6 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.trace import TracerProvider
-from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 from pymongo.errors import ConnectionFailure
@@ -42,12 +41,13 @@ from helpdesk.core.errors import (
     NotFound,
 )
 from helpdesk.core.logging import get_logger
-from helpdesk.core.metrics import LATENCY_BUCKETS
+from helpdesk.core.metrics import HTTP_HANDLED, HTTP_HANDLING_SECONDS
 from helpdesk.core.mongo import DocumentLocks, store_precision
 from helpdesk.intake import alertmanager, domain, lifecycle
 from helpdesk.intake.alertmanager import AlertRules, Outcome
 from helpdesk.intake.commands import TicketCommands
 from helpdesk.intake.mapping import as_utc
+from helpdesk.intake.metrics import ALERTS_RECEIVED
 
 log = get_logger(__name__)
 
@@ -61,23 +61,6 @@ WHOLE_BODY = "$"
 READY_TIMEOUT_SECONDS = 5.0
 
 HealthCheck = Callable[[], Awaitable[object]]
-
-HTTP_HANDLED = Counter(
-    "http_server_requests_total",
-    "HTTP requests completed, by method, route and status code.",
-    ["method", "route", "code"],
-)
-HTTP_HANDLING_SECONDS = Histogram(
-    "http_server_request_duration_seconds",
-    "Time to handle an HTTP request.",
-    ["method", "route"],
-    buckets=LATENCY_BUCKETS,
-)
-ALERTS_RECEIVED = Counter(
-    "helpdesk_alertmanager_alerts_total",
-    "Alerts received from Alertmanager, by what they did to their ticket.",
-    ["outcome"],
-)
 
 
 # ---- The JSON shapes. Requests that the domain checks are documented here, not validated

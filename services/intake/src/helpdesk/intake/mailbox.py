@@ -26,13 +26,11 @@ from typing import Any, Literal, TypeVar
 from imapclient import DELETED, FLAGGED, SEEN, IMAPClient  # type: ignore[import-untyped]
 from imapclient.exceptions import IMAPClientError  # type: ignore[import-untyped]
 from opentelemetry import trace
-from prometheus_client import Counter
-from pymongo.errors import PyMongoError
 
-from helpdesk.core.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from helpdesk.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from helpdesk.core.logging import get_logger
 from helpdesk.intake import domain
-from helpdesk.intake.commands import TicketCommands
+from helpdesk.intake.commands import TRANSIENT_ERRORS, TicketCommands
 from helpdesk.intake.domain import MAX_DESCRIPTION, Channel, Status
 from helpdesk.intake.lifecycle import Actor, Role
 from helpdesk.intake.mail import (
@@ -44,6 +42,7 @@ from helpdesk.intake.mail import (
     request_id_for,
     ticket_draft,
 )
+from helpdesk.intake.metrics import MAIL_MESSAGES
 
 log = get_logger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -58,14 +57,6 @@ REPEAT_WINDOW = timedelta(days=1)
 OWN_REFERENCES = 3
 # How far a reply follows tickets merged into others.
 MAX_MERGE_HOPS = 5
-# Errors that pass: the message stays unread and is tried again later.
-TRANSIENT_ERRORS = (PyMongoError, Unavailable, Aborted)
-
-MAIL_MESSAGES = Counter(
-    "helpdesk_intake_mail_messages_total",
-    "E-mail messages read, by outcome (created, commented, duplicate, ignored, refused).",
-    ["outcome"],
-)
 
 
 class MailOutcome(StrEnum):

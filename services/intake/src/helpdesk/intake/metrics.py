@@ -20,6 +20,16 @@ TICKETS_DEDUPLICATED = Counter(
     "Requests added to an open ticket instead of opening another, by channel.",
     ["channel"],
 )
+ALERTS_RECEIVED = Counter(
+    "helpdesk_alertmanager_alerts_total",
+    "Alerts received from Alertmanager, by what they did to their ticket.",
+    ["outcome"],
+)
+MAIL_MESSAGES = Counter(
+    "helpdesk_intake_mail_messages_total",
+    "E-mail messages read, by outcome (created, commented, duplicate, ignored, refused).",
+    ["outcome"],
+)
 INTAKE_MESSAGES = Counter(
     "helpdesk_intake_messages_total",
     "Messages read from the intake topic, by outcome (created, duplicate, dead_letter).",
