@@ -36,6 +36,7 @@ from helpdesk.intake.mapping import (
     comment_from_document,
     comment_to_document,
     comment_to_proto,
+    history_entry_from_document,
     link_to_proto,
     ticket_from_document,
     ticket_to_proto,
@@ -298,7 +299,7 @@ class TicketCommands:
             (
                 ticket_from_document(doc),
                 [comment_from_document(c) for c in doc.get("comments") or ()],
-                list(doc.get("history") or ()),
+                [history_entry_from_document(e) for e in doc.get("history") or ()],
             )
             for doc in docs
         ]
@@ -368,13 +369,18 @@ class TicketCommands:
         """Tickets still being worked, by (team, status)."""
         return await self._store.backlog()
 
-    async def history(self, key: str) -> tuple[list[dict[str, Any]], list[lifecycle.Comment]]:
+    async def history(
+        self, key: str
+    ) -> tuple[list[lifecycle.HistoryEntry], list[lifecycle.Comment]]:
         ticket = await self.get(key)
         found = await self._store.history(ticket.id)
         if found is None:
             raise NotFound(f"ticket {key} not found")
         entries, comments = found
-        return entries, [comment_from_document(c) for c in comments]
+        return (
+            [history_entry_from_document(e) for e in entries],
+            [comment_from_document(c) for c in comments],
+        )
 
     async def _change(
         self,

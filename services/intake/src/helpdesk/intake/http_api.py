@@ -46,7 +46,6 @@ from helpdesk.core.mongo import DocumentLocks, store_precision
 from helpdesk.intake import alertmanager, domain, lifecycle
 from helpdesk.intake.alertmanager import AlertRules, Outcome
 from helpdesk.intake.commands import TicketCommands
-from helpdesk.intake.mapping import as_utc
 from helpdesk.intake.metrics import ALERTS_RECEIVED
 
 log = get_logger(__name__)
@@ -341,20 +340,16 @@ def comment_json(comment: lifecycle.Comment) -> Comment:
     )
 
 
-def history_entry_json(doc: Mapping[str, Any]) -> HistoryEntry:
-    actor = doc.get("actor") or {}
+def history_entry_json(entry: lifecycle.HistoryEntry) -> HistoryEntry:
     return HistoryEntry(
-        at=as_utc(doc["at"]),
-        actor=Actor(
-            id=actor.get("id", ""), role=lifecycle.Role(actor.get("role", lifecycle.Role.SYSTEM))
-        ),
-        action=doc["action"],
+        at=entry.at,
+        actor=Actor(id=entry.actor.id, role=entry.actor.role),
+        action=entry.action,
         changes=[
-            FieldChange(field=c["field"], old_value=c["old"], new_value=c["new"])
-            for c in doc.get("changes") or ()
+            FieldChange(field=c.field, old_value=c.old, new_value=c.new) for c in entry.changes
         ],
-        event_id=doc.get("event_id", ""),
-        version=int(doc.get("version", 0)),
+        event_id=entry.event_id,
+        version=entry.version,
     )
 
 

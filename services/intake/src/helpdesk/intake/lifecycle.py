@@ -103,6 +103,18 @@ class Comment:
 
 
 @dataclass(frozen=True)
+class HistoryEntry:
+    """One change as the ticket's history keeps it."""
+
+    at: datetime
+    actor: Actor
+    action: str
+    changes: tuple[FieldChange, ...]
+    event_id: str
+    version: int
+
+
+@dataclass(frozen=True)
 class Change:
     """A ticket after one command, and what happened to it (in order)."""
 

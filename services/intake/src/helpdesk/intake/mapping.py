@@ -26,6 +26,7 @@ from helpdesk.intake.lifecycle import (
     Attachment,
     Comment,
     FieldChange,
+    HistoryEntry,
     Role,
     TicketPatch,
 )
@@ -346,17 +347,28 @@ def change_to_proto(change: FieldChange) -> tickets_pb2.FieldChange:
     return tickets_pb2.FieldChange(field=change.field, old_value=change.old, new_value=change.new)
 
 
-def history_entry_to_proto(doc: dict[str, Any]) -> tickets_pb2.HistoryEntry:
-    return tickets_pb2.HistoryEntry(
-        at=_timestamp(as_utc(doc["at"])),
-        actor=actor_to_proto(actor_from_document(doc.get("actor") or {})),
+def history_entry_from_document(doc: dict[str, Any]) -> HistoryEntry:
+    return HistoryEntry(
+        at=as_utc(doc["at"]),
+        actor=actor_from_document(doc.get("actor") or {}),
         action=doc["action"],
-        changes=[
-            tickets_pb2.FieldChange(field=c["field"], old_value=c["old"], new_value=c["new"])
+        changes=tuple(
+            FieldChange(field=c["field"], old=c["old"], new=c["new"])
             for c in doc.get("changes") or ()
-        ],
+        ),
         event_id=doc.get("event_id", ""),
         version=int(doc.get("version", 0)),
+    )
+
+
+def history_entry_to_proto(entry: HistoryEntry) -> tickets_pb2.HistoryEntry:
+    return tickets_pb2.HistoryEntry(
+        at=_timestamp(entry.at),
+        actor=actor_to_proto(entry.actor),
+        action=entry.action,
+        changes=[change_to_proto(c) for c in entry.changes],
+        event_id=entry.event_id,
+        version=entry.version,
     )
 
 
