@@ -118,11 +118,19 @@ async def test_create_get_comment_and_history(infra: Any, intake: Any, http: Any
         json={"author": AGENT, "body": "Drum from the spare stock.", "internal": True},
     )
     assert note.status_code == 201
+    # A client's retry with the same Idempotency-Key adds nothing and says so with 200.
+    retry_key = {"Idempotency-Key": f"note-{uuid.uuid4()}"}
+    keyed = {"author": AGENT, "body": "Called the requester back."}
+    first = await http.post(f"/v1/tickets/{ticket['id']}/comments", json=keyed, headers=retry_key)
+    retried = await http.post(f"/v1/tickets/{ticket['id']}/comments", json=keyed, headers=retry_key)
+    assert (first.status_code, retried.status_code) == (201, 200)
+    assert retried.json()["comment"] == first.json()["comment"]
+    assert retried.json()["ticket"]["version"] == first.json()["ticket"]["version"]
 
     history = await http.get(f"/v1/tickets/{ticket['id']}/history")
     assert history.status_code == 200
     entries = history.json()["entries"]
-    assert [e["action"] for e in entries] == ["created", "commented", "commented"]
+    assert [e["action"] for e in entries] == ["created", "commented", "commented", "commented"]
     assert entries[0]["actor"] == {"id": "bob@example.com", "role": "requester"}
     assert entries[1]["actor"] == AGENT
     assert all(e["event_id"] for e in entries)
@@ -130,6 +138,7 @@ async def test_create_get_comment_and_history(infra: Any, intake: Any, http: Any
     assert [(c["body"], c["internal"]) for c in comments] == [
         ("Replaced the drum; please try again.", False),
         ("Drum from the spare stock.", True),
+        ("Called the requester back.", False),
     ]
 
 

@@ -24,6 +24,8 @@ from helpdesk.intake.lifecycle import (
     MAX_ASSIGNMENT_KEYS,
     MAX_ATTACHMENT_BYTES,
     MAX_ATTACHMENTS,
+    MAX_COMMENT_KEYS,
+    MAX_IDEMPOTENCY_KEY,
     TRANSITIONS,
     UPDATABLE_FIELDS,
     Action,
@@ -35,6 +37,7 @@ from helpdesk.intake.lifecycle import (
     TicketPatch,
     add_comment,
     assign,
+    comment_id_for,
     move_status,
     update_ticket,
 )
@@ -105,8 +108,9 @@ def comment(
     internal: bool = False,
     attachments: tuple[Attachment, ...] = (),
     now: datetime = NOW,
+    key: str = "",
 ) -> Change:
-    return add_comment(ticket, author, body, internal, list(attachments), now)
+    return add_comment(ticket, author, body, internal, list(attachments), now, key)
 
 
 def route(
@@ -585,6 +589,41 @@ def test_each_comment_gets_its_own_id() -> None:
     assert first.comment is not None
     assert second.comment is not None
     assert first.comment.id != second.comment.id
+
+
+def test_a_keyed_comment_has_the_id_of_its_key_and_is_remembered() -> None:
+    ticket = make_ticket()
+
+    first = comment(ticket, key="slack:C1:1700000000.1")
+
+    assert first.comment is not None
+    assert first.comment.id == comment_id_for(ticket.id, "slack:C1:1700000000.1")
+    assert first.ticket.comment_keys == ("slack:C1:1700000000.1",)
+    assert first.changes == ()
+
+
+def test_a_repeated_key_adds_nothing_even_with_another_body() -> None:
+    once = comment(make_ticket(), key="mail-1").ticket
+
+    again = comment(once, "Different text", key=" mail-1 ")
+
+    assert_noop(again, once)
+
+
+def test_only_the_latest_comment_keys_are_remembered() -> None:
+    ticket = make_ticket(comment_keys=tuple(f"k{i}" for i in range(MAX_COMMENT_KEYS)))
+
+    keys = comment(ticket, key="new").ticket.comment_keys
+
+    assert len(keys) == MAX_COMMENT_KEYS
+    assert keys[0] == "k1"
+    assert keys[-1] == "new"
+
+
+def test_an_overlong_comment_key_is_refused_by_name() -> None:
+    assert refused(lambda: comment(make_ticket(), key="k" * (MAX_IDEMPOTENCY_KEY + 1))) == {
+        "idempotency_key": f"must be at most {MAX_IDEMPOTENCY_KEY} characters"
+    }
 
 
 @pytest.mark.parametrize("body", ["", "   ", "\n\t"])

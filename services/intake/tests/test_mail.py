@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from helpdesk.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from helpdesk.intake import domain
-from helpdesk.intake.commands import TicketCommands
+from helpdesk.intake.commands import CommentResult, TicketCommands
 from helpdesk.intake.domain import MAX_DESCRIPTION, MAX_REQUEST_ID, MAX_SUBJECT, Status
-from helpdesk.intake.lifecycle import Actor, Attachment, Comment, Role
+from helpdesk.intake.lifecycle import Actor, Attachment, Comment, Role, comment_id_for
 from helpdesk.intake.mail import (
     InboundMail,
     Unreadable,
@@ -689,18 +689,28 @@ class FakeTickets:
         raise NotFound(f"ticket {key} not found")
 
     async def comment(
-        self, key: str, author: Actor, body: str, internal: bool, attachments: list[Attachment]
-    ) -> tuple[domain.Ticket, Comment]:
+        self,
+        key: str,
+        author: Actor,
+        body: str,
+        internal: bool,
+        attachments: list[Attachment],
+        idempotency_key: str = "",
+    ) -> CommentResult:
         ticket = await self.get(key)
+        for earlier in self.comments[ticket.id]:
+            if idempotency_key and earlier.id == comment_id_for(ticket.id, idempotency_key):
+                return CommentResult(ticket, earlier, replayed=True)
         if ticket.status == Status.CLOSED:
             raise FailedPrecondition(f"ticket {ticket.number} is closed")
         if not body.strip():
             raise InvalidArgument([])
+        comment_id = comment_id_for(ticket.id, idempotency_key) if idempotency_key else "c"
         comment = Comment(
-            str(uuid.uuid4()), author, body.strip(), internal, tuple(attachments), datetime.now(UTC)
+            comment_id, author, body.strip(), internal, tuple(attachments), datetime.now(UTC)
         )
         self.comments[ticket.id].append(comment)
-        return ticket, comment
+        return CommentResult(ticket, comment, replayed=False)
 
     async def history(self, key: str) -> tuple[list[dict[str, Any]], list[Comment]]:
         ticket = await self.get(key)

@@ -163,6 +163,7 @@ def test_ticket_to_document_shape() -> None:
         "closed_at": None,
         "reopen_count": 0,
         "assignment_keys": [],
+        "comment_keys": [],
         "rating": None,
         "review_required": False,
         "merged_into": "",

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.protobuf.message import Message
 from pymongo.errors import PyMongoError
@@ -55,6 +55,13 @@ TRANSIENT_ERRORS = (PyMongoError, Unavailable, Aborted)
 NUMBER_ATTEMPTS = 10
 # Tries to apply a change when other writes to the same ticket keep winning.
 CHANGE_ATTEMPTS = 5
+
+
+class CommentResult(NamedTuple):
+    ticket: domain.Ticket
+    comment: lifecycle.Comment
+    # True when the idempotency key was seen before: nothing was added this time.
+    replayed: bool
 
 
 class TicketCommands:
@@ -143,12 +150,14 @@ class TicketCommands:
                 return None
             existing = await self._store.by_id(holder)
             if existing and existing.status in domain.OPEN_STATUSES:
-                ticket, _ = await self.comment(
+                ticket, _, _ = await self.comment(
                     existing.id,
                     Actor(new.requester.email, Role.REQUESTER),
                     f"{new.subject}\n\n{new.description}",
                     internal=False,
                     attachments=[],
+                    # A replayed request adds to the open ticket once.
+                    idempotency_key=f"request:{new.request_id}" if new.request_id else "",
                 )
                 TICKETS_DEDUPLICATED.labels(new.channel.value).inc()
                 log.info("ticket_deduplicated", ticket=ticket.number, channel=new.channel.value)
@@ -218,17 +227,29 @@ class TicketCommands:
         body: str,
         internal: bool,
         attachments: list[lifecycle.Attachment],
-    ) -> tuple[domain.Ticket, lifecycle.Comment]:
+        idempotency_key: str = "",
+    ) -> "CommentResult":
+        """Adds a reply or note; a repeated idempotency key returns the comment it added."""
         comments: list[lifecycle.Comment] = []
 
         def decide(ticket: domain.Ticket, now: datetime) -> lifecycle.Change:
-            change = lifecycle.add_comment(ticket, author, body, internal, attachments, now)
-            assert change.comment is not None
-            comments.append(change.comment)
+            change = lifecycle.add_comment(
+                ticket, author, body, internal, attachments, now, idempotency_key
+            )
+            if change.comment is not None:
+                comments.append(change.comment)
             return change
 
         ticket = await self._change(key, decide)
-        return ticket, comments[-1]
+        if comments:
+            return CommentResult(ticket, comments[-1], replayed=False)
+        comment_id = lifecycle.comment_id_for(ticket.id, idempotency_key.strip())
+        _, stored = await self.history(ticket.id)
+        for comment in stored:
+            if comment.id == comment_id:
+                return CommentResult(ticket, comment, replayed=True)
+        # Erased since, or the key came back after it left the remembered window.
+        raise NotFound(f"the comment of idempotency key {idempotency_key!r} is gone")
 
     async def assign(
         self,
@@ -364,6 +385,14 @@ class TicketCommands:
         assert end is not None
         facts = await self._store.report_facts(start, end)
         return reports.report(facts, start, end, grouping)
+
+    async def conversation_ticket(self, conversation: str) -> str | None:
+        """The ticket a chat conversation continues (None: the next message opens one)."""
+        return await self._store.conversation_ticket(conversation)
+
+    async def continue_conversation(self, conversation: str, ticket_id: str) -> None:
+        """From now on the conversation's messages go to this ticket."""
+        await self._store.set_conversation_ticket(conversation, ticket_id)
 
     async def backlog(self) -> dict[tuple[str, str], int]:
         """Tickets still being worked, by (team, status)."""

@@ -312,6 +312,8 @@ class Ticket:
     reopen_count: int = 0
     # Idempotency keys of the latest assignments, so a redelivered decision changes nothing.
     assignment_keys: tuple[str, ...] = ()
+    # Idempotency keys of the latest comments, so a retried or redelivered reply is added once.
+    comment_keys: tuple[str, ...] = ()
     rating: "Rating | None" = None
     # A bad rating waits for a person: automation may not close the ticket meanwhile.
     review_required: bool = False

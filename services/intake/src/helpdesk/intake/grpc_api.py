@@ -65,15 +65,16 @@ class TicketService(tickets_pb2_grpc.TicketServiceServicer):
     async def AddComment(
         self, request: tickets_pb2.AddCommentRequest, context: Context
     ) -> tickets_pb2.AddCommentResponse:
-        ticket, comment = await self._commands.comment(
+        ticket, comment, replayed = await self._commands.comment(
             request.ticket_id,
             actor_from_proto(request.author),
             request.body,
             request.internal,
             attachments_from_proto(request.attachments),
+            request.idempotency_key,
         )
         return tickets_pb2.AddCommentResponse(
-            ticket=ticket_to_proto(ticket), comment=comment_to_proto(comment)
+            ticket=ticket_to_proto(ticket), comment=comment_to_proto(comment), replayed=replayed
         )
 
     async def AssignTicket(

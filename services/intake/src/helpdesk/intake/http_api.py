@@ -353,6 +353,20 @@ def history_entry_json(entry: lifecycle.HistoryEntry) -> HistoryEntry:
     )
 
 
+def _header_key(value: str | None) -> str:
+    """An Idempotency-Key header's value, refused by the header's name when too long."""
+    key = (value or "").strip()
+    if len(key) > lifecycle.MAX_IDEMPOTENCY_KEY:
+        raise InvalidArgument(
+            [
+                FieldViolation(
+                    "Idempotency-Key", f"must be at most {lifecycle.MAX_IDEMPOTENCY_KEY} characters"
+                )
+            ]
+        )
+    return key
+
+
 def _actor(actor: ActorRequest) -> lifecycle.Actor:
     return lifecycle.Actor(id=actor.id.strip(), role=actor.role)
 
@@ -614,7 +628,7 @@ class AlertIntake:
         # notification rather than losing it.
         try:
             if plan.note:
-                ticket, _ = await self._commands.comment(
+                ticket, _, _ = await self._commands.comment(
                     ticket.id, self._actor, plan.note, internal=True, attachments=[]
                 )
             mask = [
@@ -797,12 +811,18 @@ def _routes(app: FastAPI) -> None:
         response_model=CommentAdded,
         tags=["tickets"],
         summary="Add a public reply or an internal note",
-        responses=_ERRORS,
+        description="201 with the comment; 200 with the comment added before when the "
+        "Idempotency-Key header was seen on this ticket (a retry adds nothing).",
+        responses={200: {"model": CommentAdded, "description": "added before"}, **_ERRORS},
     )
     async def add_comment(
-        id_or_number: str, comment: CommentRequest, context: Context
+        id_or_number: str,
+        comment: CommentRequest,
+        response: Response,
+        context: Context,
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     ) -> CommentAdded:
-        ticket, added = await context.commands.comment(
+        ticket, added, replayed = await context.commands.comment(
             id_or_number,
             _actor(comment.author),
             comment.body,
@@ -811,7 +831,10 @@ def _routes(app: FastAPI) -> None:
                 lifecycle.Attachment(a.name, a.content_type, a.size_bytes, a.url)
                 for a in comment.attachments
             ],
+            _header_key(idempotency_key),
         )
+        if replayed:
+            response.status_code = 200
         return CommentAdded(ticket=ticket_json(ticket), comment=comment_json(added))
 
     @app.post(

@@ -59,6 +59,9 @@ MAX_TEAM = 100
 MAX_ATTACHMENTS = 20
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
 MAX_ASSIGNMENT_KEYS = 50
+# How many comment idempotency keys a ticket remembers (a retry comes within minutes).
+MAX_COMMENT_KEYS = 100
+MAX_IDEMPOTENCY_KEY = 200
 _TEAM = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
 _CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*", re.IGNORECASE)
 _URL = re.compile(r"https?://[^\s]+", re.IGNORECASE)
@@ -318,6 +321,11 @@ def _attachments(raw: list[Attachment]) -> tuple[Attachment, ...]:
     return tuple(raw)
 
 
+def comment_id_for(ticket_id: str, idempotency_key: str) -> str:
+    """The id of the comment an idempotency key adds to a ticket: the same on every retry."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"comment:{ticket_id}:{idempotency_key}"))
+
+
 def add_comment(
     ticket: Ticket,
     author: Actor,
@@ -325,12 +333,21 @@ def add_comment(
     internal: bool,
     attachments: list[Attachment],
     now: datetime,
+    idempotency_key: str = "",
 ) -> Change:
     """A reply or note; the first public agent reply is the first response, a requester's
-    reply to a pending or resolved ticket brings it back to open."""
+    reply to a pending or resolved ticket brings it back to open. A key seen before on this
+    ticket changes nothing (the comment it added is `comment_id_for` the key)."""
+    key = idempotency_key.strip()
+    if key and key in ticket.comment_keys:
+        return Change(before=ticket, ticket=ticket, actor=author)
     check_actor(author, "author")
     text = body.strip()
     problems: list[FieldViolation] = []
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        problems.append(
+            FieldViolation("idempotency_key", f"must be at most {MAX_IDEMPOTENCY_KEY} characters")
+        )
     if not text:
         problems.append(FieldViolation("body", "is required"))
     elif CONTROL_CHARACTERS.search(text):
@@ -346,8 +363,11 @@ def add_comment(
         raise FailedPrecondition(
             f"ticket {ticket.number} is closed; open a new ticket to follow up"
         )
-    comment = Comment(str(uuid.uuid4()), author, text, internal, checked, now)
+    comment_id = comment_id_for(ticket.id, key) if key else str(uuid.uuid4())
+    comment = Comment(comment_id, author, text, internal, checked, now)
     updated = ticket
+    if key:
+        updated = replace(updated, comment_keys=(*ticket.comment_keys, key)[-MAX_COMMENT_KEYS:])
     actions: tuple[Action, ...] = (Action.COMMENTED,)
     if author.role == Role.AGENT and not internal and ticket.first_response_at is None:
         updated = replace(updated, first_response_at=now)
@@ -383,8 +403,10 @@ def assign(
         problems.append(FieldViolation("team", "a team or an agent_id is required"))
     if len(agent) > 200:
         problems.append(FieldViolation("agent_id", "must be at most 200 characters"))
-    if len(idempotency_key) > 200:
-        problems.append(FieldViolation("idempotency_key", "must be at most 200 characters"))
+    if len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+        problems.append(
+            FieldViolation("idempotency_key", f"must be at most {MAX_IDEMPOTENCY_KEY} characters")
+        )
     if problems:
         raise InvalidArgument(problems)
     if ticket.status in (Status.RESOLVED, Status.CLOSED):

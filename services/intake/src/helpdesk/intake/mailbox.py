@@ -19,7 +19,6 @@ import ssl
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
@@ -49,9 +48,6 @@ tracer = trace.get_tracer(__name__)
 
 # Who writes what the e-mail channel adds on its own (notes, links).
 MAIL_ACTOR = Actor("intake-email", Role.SYSTEM)
-# A reply with the same author and text on the same ticket within this window is the same
-# message read again (TicketCommands.comment takes no idempotency key).
-REPEAT_WINDOW = timedelta(days=1)
 # How many of the nearest messages a reply answers are looked up as messages that opened
 # a ticket (besides the thread's root).
 OWN_REFERENCES = 3
@@ -200,29 +196,16 @@ async def _reply(
         author = MAIL_ACTOR
         body = f"E-mail from {sender}, who is not the requester:\n\n{reply_text(mail)}"
         body = body[:MAX_DESCRIPTION]
-    if await _already_added(commands, ticket.id, author, body):
-        return MailResult(MailOutcome.DUPLICATE, "", mail.message_id, ticket.id, ticket.number)
     try:
-        ticket, _ = await commands.comment(ticket.id, author, body, not by_requester, [])
+        # The message's own id as the key: a message read twice is added once.
+        ticket, _, replayed = await commands.comment(
+            ticket.id, author, body, not by_requester, [], idempotency_key=mail.request_id
+        )
     except FailedPrecondition:
         # Closed in the meantime: the message opens a follow-up instead.
         return await _open(commands, mail, await commands.get(ticket.id), number_prefix)
-    return MailResult(MailOutcome.COMMENTED, "", mail.message_id, ticket.id, ticket.number)
-
-
-async def _already_added(
-    commands: TicketCommands, ticket_id: str, author: Actor, body: str
-) -> bool:
-    _, comments = await commands.history(ticket_id)
-    since = datetime.now(UTC) - REPEAT_WINDOW
-    text = body.strip()
-    for comment in comments:
-        created = comment.created_at
-        if created.tzinfo is None:
-            created = created.replace(tzinfo=UTC)
-        if comment.author == author and comment.body == text and created >= since:
-            return True
-    return False
+    outcome = MailOutcome.DUPLICATE if replayed else MailOutcome.COMMENTED
+    return MailResult(outcome, "", mail.message_id, ticket.id, ticket.number)
 
 
 # --- IMAP ---

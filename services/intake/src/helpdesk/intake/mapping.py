@@ -152,6 +152,7 @@ def ticket_to_document(ticket: Ticket) -> dict[str, Any]:
         "closed_at": ticket.closed_at,
         "reopen_count": ticket.reopen_count,
         "assignment_keys": list(ticket.assignment_keys),
+        "comment_keys": list(ticket.comment_keys),
         "rating": (
             {
                 "score": ticket.rating.score,
@@ -207,6 +208,7 @@ def ticket_from_document(doc: dict[str, Any]) -> Ticket:
         closed_at=_optional_utc(doc.get("closed_at")),
         reopen_count=int(doc.get("reopen_count", 0)),
         assignment_keys=tuple(doc.get("assignment_keys") or ()),
+        comment_keys=tuple(doc.get("comment_keys") or ()),
         rating=_rating_from_document(doc.get("rating")),
         review_required=bool(doc.get("review_required", False)),
         merged_into=doc.get("merged_into", ""),

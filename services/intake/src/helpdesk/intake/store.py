@@ -32,6 +32,8 @@ class TicketStore:
         self._counters = database["counters"]
         # Small on purpose: one entry per open dedup window, read by _id only.
         self._dedup = database["dedup_windows"]
+        # Chat conversations (a Telegram chat, a Slack thread) -> their current ticket, by _id.
+        self._conversations = database["chat_conversations"]
         # FerretDB v1 runs concurrent findAndModify $inc on one document without isolation,
         # so two calls can get the same value; one at a time per process avoids that, and
         # the unique number index catches what another replica might still collide with.
@@ -118,6 +120,18 @@ class TicketStore:
             {"$set": {"ticket_id": ticket_id, "until": until}},
         )
         return None
+
+    async def conversation_ticket(self, conversation: str) -> str | None:
+        """The id of the ticket a chat conversation continues, None for a new one."""
+        held = await self._conversations.find_one({"_id": conversation})
+        return str(held["ticket_id"]) if held else None
+
+    async def set_conversation_ticket(self, conversation: str, ticket_id: str) -> None:
+        await self._conversations.update_one(
+            {"_id": conversation},
+            {"$set": {"ticket_id": ticket_id, "updated_at": datetime.now(UTC)}},
+            upsert=True,
+        )
 
     async def release_dedup(self, key: str, ticket_id: str) -> None:
         """Frees a window whose ticket no longer takes additions (it was resolved or closed)."""

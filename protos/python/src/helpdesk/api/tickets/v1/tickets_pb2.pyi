@@ -593,9 +593,14 @@ class AddCommentRequest(_message.Message):
     BODY_FIELD_NUMBER: _builtins.int
     INTERNAL_FIELD_NUMBER: _builtins.int
     ATTACHMENTS_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     ticket_id: _builtins.str
     body: _builtins.str
     internal: _builtins.bool
+    idempotency_key: _builtins.str
+    """A repeated call with the same key adds nothing and returns the comment the first added
+    (e.g. the chat message or e-mail id; a client's retry key).
+    """
     @_builtins.property
     def author(self) -> _common_pb2.Actor: ...
     @_builtins.property
@@ -608,10 +613,11 @@ class AddCommentRequest(_message.Message):
         body: _builtins.str = ...,
         internal: _builtins.bool = ...,
         attachments: _abc.Iterable[Global___Attachment] | None = ...,
+        idempotency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["author", b"author"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "author", b"author", "body", b"body", "internal", b"internal", "ticket_id", b"ticket_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "author", b"author", "body", b"body", "idempotency_key", b"idempotency_key", "internal", b"internal", "ticket_id", b"ticket_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -623,6 +629,9 @@ class AddCommentResponse(_message.Message):
 
     TICKET_FIELD_NUMBER: _builtins.int
     COMMENT_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    replayed: _builtins.bool
+    """True when the idempotency key was seen before: nothing was added this time."""
     @_builtins.property
     def ticket(self) -> Global___Ticket: ...
     @_builtins.property
@@ -632,10 +641,11 @@ class AddCommentResponse(_message.Message):
         *,
         ticket: Global___Ticket | None = ...,
         comment: Global___Comment | None = ...,
+        replayed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "ticket", b"ticket"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "ticket", b"ticket"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "replayed", b"replayed", "ticket", b"ticket"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
