@@ -197,7 +197,8 @@ def request_id(alert: Alert) -> str:
 
 def follow_up_request_id(alert: Alert) -> str:
     """The key of the ticket a firing opens after the fingerprint's ticket was closed."""
-    return f"{REQUEST_PREFIX}{alert.fingerprint}:{alert.starts_at}"
+    # Stripped as the domain strips request ids, or a replay would look under another id.
+    return f"{REQUEST_PREFIX}{alert.fingerprint}:{alert.starts_at.strip()}"
 
 
 def _clean(text: str) -> str:

@@ -24,7 +24,7 @@ from helpdesk.core.telemetry import setup_tracing, shutdown_tracing, start_metri
 from helpdesk.intake.commands import TicketCommands
 from helpdesk.intake.events import register_intake_subscriber
 from helpdesk.intake.grpc_api import ReportApi, TicketService
-from helpdesk.intake.http_api import HttpServer, create_app
+from helpdesk.intake.http_api import ChatSecrets, HttpServer, MailPiping, create_app
 from helpdesk.intake.mailbox import Mailbox
 from helpdesk.intake.metrics import watch_backlog
 from helpdesk.intake.settings import IntakeSettings
@@ -123,6 +123,16 @@ async def main() -> None:
                 checks=health_checks,
                 max_body_bytes=settings.http_max_body_bytes,
                 alertmanager_token=settings.alertmanager_bearer_token.get_secret_value(),
+                chat_secrets=ChatSecrets(
+                    telegram=settings.telegram_webhook_secret.get_secret_value(),
+                    slack=settings.slack_signing_secret.get_secret_value(),
+                ),
+                mail=MailPiping(
+                    token=settings.mail_inbound_token.get_secret_value(),
+                    number_prefix=settings.ticket_number_prefix,
+                    own_addresses=tuple(settings.mail_own_addresses),
+                    max_message_bytes=settings.mail_max_message_bytes,
+                ),
                 tracer_provider=tracer_provider,
             ),
             host=settings.http_host,

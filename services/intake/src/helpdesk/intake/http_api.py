@@ -15,7 +15,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -39,13 +39,17 @@ from helpdesk.core.errors import (
     HelpdeskError,
     InvalidArgument,
     NotFound,
+    Unavailable,
 )
 from helpdesk.core.logging import get_logger
 from helpdesk.core.metrics import HTTP_HANDLED, HTTP_HANDLING_SECONDS
 from helpdesk.core.mongo import DocumentLocks, store_precision
-from helpdesk.intake import alertmanager, domain, lifecycle
+from helpdesk.intake import alertmanager, chat, domain, lifecycle
 from helpdesk.intake.alertmanager import AlertRules, Outcome
-from helpdesk.intake.commands import TicketCommands
+from helpdesk.intake.commands import TRANSIENT_ERRORS, TicketCommands
+from helpdesk.intake.conversations import ChatOutcome, ChatResult, ConversationIntake
+from helpdesk.intake.mail import DEFAULT_MAX_MESSAGE_BYTES
+from helpdesk.intake.mailbox import MailOutcome, MailResult, accept_raw_message
 from helpdesk.intake.metrics import ALERTS_RECEIVED
 
 log = get_logger(__name__)
@@ -59,7 +63,27 @@ WHOLE_BODY = "$"
 # A readiness probe waits this long for each dependency.
 READY_TIMEOUT_SECONDS = 5.0
 
+MAIL_INBOUND_PATH = "/v1/mail/inbound"
+
 HealthCheck = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class ChatSecrets:
+    """What proves a chat webhook comes from the platform; empty accepts any caller."""
+
+    telegram: str = ""
+    slack: str = ""
+
+
+@dataclass(frozen=True)
+class MailPiping:
+    """Raw RFC 822 messages handed over by an MTA (POST /v1/mail/inbound)."""
+
+    token: str = ""
+    number_prefix: str = "HD"
+    own_addresses: tuple[str, ...] = ()
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
 
 
 # ---- The JSON shapes. Requests that the domain checks are documented here, not validated
@@ -260,6 +284,25 @@ class AlertResult(BaseModel):
 
 class AlertmanagerResult(BaseModel):
     alerts: list[AlertResult]
+
+
+class ChatReceived(BaseModel):
+    outcome: ChatOutcome
+    reason: str = Field(description="why a message was ignored")
+    ticket_id: str
+    ticket_number: str
+
+
+class SlackChallenge(BaseModel):
+    challenge: str
+
+
+class MailReceived(BaseModel):
+    outcome: MailOutcome
+    reason: str = Field(description="why a message was ignored")
+    message_id: str
+    ticket_id: str
+    ticket_number: str
 
 
 class ErrorFieldViolation(BaseModel):
@@ -499,17 +542,22 @@ class _BodyLimit:
     """Refuses bodies over the limit with 413: at once when Content-Length says so, else
     as soon as the bytes read pass it (chunked uploads)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, path_limits: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Routes whose bodies are larger by nature (whole e-mail messages).
+        self.path_limits = dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.path_limits.get(scope["path"], self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await _too_large(self.max_bytes)(scope, receive, send)
+        if declared.isdigit() and int(declared) > limit:
+            await _too_large(limit)(scope, receive, send)
             return
         seen = 0
 
@@ -518,8 +566,8 @@ class _BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if seen > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         await self.app(scope, limited, send)
@@ -658,8 +706,11 @@ class AlertIntake:
 class _Context:
     commands: TicketCommands
     alerts: AlertIntake
+    chats: ConversationIntake
     checks: Mapping[str, HealthCheck]
     alertmanager_token: str
+    chat_secrets: ChatSecrets
+    mail: MailPiping
 
 
 def _context(request: Request) -> _Context:
@@ -679,6 +730,35 @@ async def _json_body(request: Request) -> Any:
     except (ValueError, RecursionError) as error:
         # JSONDecodeError, and the parser's limits (huge numbers, deep nesting).
         raise InvalidArgument([FieldViolation(WHOLE_BODY, f"is not valid JSON: {error}")]) from None
+
+
+def _check_bearer(token: str, authorization: str | None) -> None:
+    """401 unless the caller sends `Authorization: Bearer <token>` (no token: anyone)."""
+    if token and not hmac.compare_digest(
+        (authorization or "").encode(), f"Bearer {token}".encode()
+    ):
+        raise HTTPException(
+            401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+@contextlib.asynccontextmanager
+async def _retry_later() -> AsyncIterator[None]:
+    """A passing outage as 503, so that the sender (Telegram, Slack, an MTA) tries again."""
+    try:
+        yield
+    except TRANSIENT_ERRORS as error:
+        log.warning("http_retry_later", error=repr(error))
+        raise Unavailable("the ticket store is busy or away; retry") from error
+
+
+def _chat_json(result: ChatResult) -> ChatReceived:
+    return ChatReceived(
+        outcome=result.outcome,
+        reason=result.reason,
+        ticket_id=result.ticket_id,
+        ticket_number=result.ticket_number,
+    )
 
 
 def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
@@ -712,29 +792,40 @@ def create_app(
     checks: Mapping[str, HealthCheck] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     alertmanager_token: str = "",
+    chat_secrets: ChatSecrets | None = None,
+    mail: MailPiping | None = None,
     tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
     """The HTTP application; without commands it only describes itself (OpenAPI)."""
     app = FastAPI(
         title=API_TITLE,
         version=API_VERSION,
-        description="Tickets over HTTP/JSON, and the Prometheus Alertmanager webhook. "
+        description="Tickets over HTTP/JSON; the Prometheus Alertmanager, Telegram and Slack "
+        "webhooks; raw e-mail from an MTA. "
         'Errors: `{"error": {"code", "message", "field_violations"}}`.',
         redoc_url=None,
     )
+    mail = mail or MailPiping()
     if commands is not None:
         app.state.intake = _Context(
             commands=commands,
             alerts=AlertIntake(commands, alert_rules or AlertRules()),
+            chats=ConversationIntake(commands),
             checks=checks or {},
             alertmanager_token=alertmanager_token,
+            chat_secrets=chat_secrets or ChatSecrets(),
+            mail=mail,
         )
     app.add_exception_handler(HelpdeskError, _on_refusal)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(HTTPException, _on_http_error)
     app.add_exception_handler(ConnectionFailure, _on_store_down)
     app.add_exception_handler(Exception, _on_failure)
-    app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(
+        _BodyLimit,
+        max_bytes=max_body_bytes,
+        path_limits={MAIL_INBOUND_PATH: max(mail.max_message_bytes, max_body_bytes)},
+    )
     app.add_middleware(_Measure)
     _routes(app)
     _describe(app)
@@ -880,15 +971,106 @@ def _routes(app: FastAPI) -> None:
         context: Context,
         authorization: Annotated[str | None, Header()] = None,
     ) -> AlertmanagerResult:
-        token = context.alertmanager_token
-        if token and not hmac.compare_digest(
-            (authorization or "").encode(), f"Bearer {token}".encode()
-        ):
-            raise HTTPException(
-                401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
-            )
+        _check_bearer(context.alertmanager_token, authorization)
         notification = alertmanager.parse_notification(await _json_body(request))
         return AlertmanagerResult(alerts=await context.alerts.receive(notification))
+
+    @app.post(
+        "/v1/webhooks/telegram",
+        response_model=ChatReceived,
+        tags=["webhooks"],
+        summary="Telegram Bot API webhook (an Update)",
+        description="A private or group chat is a conversation: its first message opens a "
+        "ticket, later ones are comments on it (others' messages in a group are internal "
+        "notes), a message after it closed opens a follow-up. Bots, edits and /start are "
+        "ignored. A delivery repeated by Telegram adds nothing.",
+        responses={401: {"model": ErrorBody, "description": "wrong secret token"}, **_ERRORS},
+    )
+    async def telegram_webhook(
+        request: Request,
+        context: Context,
+        secret: Annotated[str | None, Header(alias="X-Telegram-Bot-Api-Secret-Token")] = None,
+    ) -> ChatReceived:
+        expected = context.chat_secrets.telegram
+        if expected and not hmac.compare_digest((secret or "").encode(), expected.encode()):
+            raise HTTPException(401, "X-Telegram-Bot-Api-Secret-Token is missing or wrong")
+        message = chat.parse_telegram_update(await _json_body(request))
+        async with _retry_later():
+            return _chat_json(await context.chats.receive(message))
+
+    @app.post(
+        "/v1/webhooks/slack",
+        response_model=ChatReceived | SlackChallenge,
+        tags=["webhooks"],
+        summary="Slack Events API webhook (message events)",
+        description="A top-level message opens a ticket; replies in its thread are comments "
+        "on it. Bot messages (the help desk's own posts too), edits and joins are ignored. "
+        "With a signing secret configured, X-Slack-Signature is checked. URL verification "
+        "is answered with the challenge.",
+        responses={401: {"model": ErrorBody, "description": "bad signature"}, **_ERRORS},
+    )
+    async def slack_webhook(
+        request: Request,
+        context: Context,
+        timestamp: Annotated[str | None, Header(alias="X-Slack-Request-Timestamp")] = None,
+        signature: Annotated[str | None, Header(alias="X-Slack-Signature")] = None,
+    ) -> ChatReceived | SlackChallenge:
+        body = await request.body()
+        if context.chat_secrets.slack:
+            problem = chat.slack_signature_problem(
+                context.chat_secrets.slack, timestamp or "", body, signature or "", time.time()
+            )
+            if problem:
+                raise HTTPException(401, problem)
+        parsed = chat.parse_slack_event(await _json_body(request))
+        if isinstance(parsed, chat.Challenge):
+            return SlackChallenge(challenge=parsed.challenge)
+        async with _retry_later():
+            return _chat_json(await context.chats.receive(parsed))
+
+    @app.post(
+        MAIL_INBOUND_PATH,
+        response_model=MailReceived,
+        tags=["mail"],
+        summary="A raw RFC 822 message from an MTA (piping)",
+        description="The same as a message read from the IMAP mailbox: new mail opens a "
+        "ticket, a reply threads into its ticket, machine mail is ignored, a message "
+        "delivered twice is added once. A message that can never be read is refused "
+        "with 400 and the reason (the MTA bounces it); 503 means try again later.",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+        responses={401: {"model": ErrorBody, "description": "wrong bearer token"}, **_ERRORS},
+    )
+    async def mail_inbound(
+        request: Request,
+        context: Context,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> MailReceived:
+        _check_bearer(context.mail.token, authorization)
+        raw = await request.body()
+        if not raw.strip():
+            raise InvalidArgument([FieldViolation(WHOLE_BODY, "is required: a raw message")])
+        async with _retry_later():
+            result: MailResult = await accept_raw_message(
+                context.commands,
+                raw,
+                number_prefix=context.mail.number_prefix,
+                own_addresses=context.mail.own_addresses,
+                max_bytes=context.mail.max_message_bytes,
+            )
+        if result.outcome == MailOutcome.REFUSED:
+            raise InvalidArgument([FieldViolation(WHOLE_BODY, result.reason)])
+        return MailReceived(
+            outcome=result.outcome,
+            reason=result.reason,
+            message_id=result.message_id,
+            ticket_id=result.ticket_id,
+            ticket_number=result.ticket_number,
+        )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

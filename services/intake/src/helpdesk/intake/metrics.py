@@ -30,6 +30,11 @@ MAIL_MESSAGES = Counter(
     "E-mail messages read, by outcome (created, commented, duplicate, ignored, refused).",
     ["outcome"],
 )
+CHAT_MESSAGES = Counter(
+    "helpdesk_intake_chat_messages_total",
+    "Chat messages received (Telegram, Slack), by platform and outcome.",
+    ["platform", "outcome"],
+)
 INTAKE_MESSAGES = Counter(
     "helpdesk_intake_messages_total",
     "Messages read from the intake topic, by outcome (created, duplicate, dead_letter).",

@@ -66,6 +66,14 @@ class IntakeSettings(ServiceSettings):
     # http_config.authorization); empty accepts any caller.
     alertmanager_bearer_token: SecretStr = SecretStr("")
 
+    # Chat webhooks. Telegram: the secret_token given to setWebhook, checked against the
+    # X-Telegram-Bot-Api-Secret-Token header. Slack: the app's signing secret, checked
+    # against X-Slack-Signature. Empty accepts any caller (keep the route private then).
+    telegram_webhook_secret: SecretStr = SecretStr("")
+    slack_signing_secret: SecretStr = SecretStr("")
+    # MTA piping (POST /v1/mail/inbound): when set, `Authorization: Bearer <token>`.
+    mail_inbound_token: SecretStr = SecretStr("")
+
     @field_validator("alertmanager_requester_email")
     @classmethod
     def _email(cls, value: str) -> str:
