@@ -103,3 +103,54 @@ async def test_malformed_messages_go_to_dead_letters(infra: Any, intake: Any, ti
         assert int(headers["x-dlq-source-offset"]) >= 0
     payloads = {headers_of(r)["x-test"]: r.value for r in dead}
     assert payloads["broken-json"] == b"{not json"  # the original bytes, untouched
+
+
+async def test_the_topic_takes_every_field_the_other_channels_set(infra: Any, tickets: Any) -> None:
+    """What a chat, e-mail or monitoring ticket carries can come over Kafka too, as JSON or
+    as a protobuf CreateTicketRequest."""
+    as_json, as_proto = f"it-{uuid.uuid4()}", f"it-{uuid.uuid4()}"
+    json_body = request_json(
+        as_json,
+        channel="chat",
+        requester={
+            "email": "anna@example.ru",
+            "name": "Анна Петрова",
+            "organization": "ООО Ромашка",
+            "language": "ru",
+        },
+        custom_fields={"chat_platform": "telegram", "chat_id": "4242"},
+    )
+    proto_body = tickets_pb2.CreateTicketRequest(
+        request_id=as_proto,
+        subject="Почта не открывается",
+        description="С утра Outlook не запускается.",
+        requester=common_pb2.Requester(
+            email="boris@example.com", name="Boris", organization="Acme", language="en-GB"
+        ),
+        priority=common_pb2.PRIORITY_HIGH,
+        category=common_pb2.CATEGORY_SERVICE_REQUEST,
+        channel=common_pb2.CHANNEL_EMAIL,
+        tags=["mail", "outlook"],
+        custom_fields={"office": "berlin"},
+    ).SerializeToString()
+    await produce(
+        infra.kafka,
+        INTAKE_TOPIC,
+        [
+            (None, json_body, [("content-type", b"application/json")]),
+            (None, proto_body, [("content-type", b"application/x-protobuf")]),
+        ],
+    )
+
+    from_json = await find_by_request_id(tickets, as_json)
+    assert from_json.channel == common_pb2.CHANNEL_CHAT
+    assert (from_json.requester.organization, from_json.requester.language) == ("ООО Ромашка", "ru")
+    assert dict(from_json.custom_fields) == {"chat_platform": "telegram", "chat_id": "4242"}
+    from_proto = await find_by_request_id(tickets, as_proto)
+    assert from_proto.channel == common_pb2.CHANNEL_EMAIL
+    assert from_proto.category == common_pb2.CATEGORY_SERVICE_REQUEST
+    assert from_proto.priority == common_pb2.PRIORITY_HIGH
+    assert list(from_proto.tags) == ["mail", "outlook"]
+    assert from_proto.requester.name == "Boris"
+    assert from_proto.requester.language == "en-GB"
+    assert dict(from_proto.custom_fields) == {"office": "berlin"}
