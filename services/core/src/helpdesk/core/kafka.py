@@ -12,12 +12,16 @@ from typing import TYPE_CHECKING, Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.kafka.security import parse_security
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from opentelemetry import propagate, trace
 from prometheus_client import REGISTRY
+
+from helpdesk.core.logging import get_logger
+from helpdesk.core.metrics import DEAD_LETTERS
 
 if TYPE_CHECKING:
     from helpdesk.core.settings import ServiceSettings
@@ -172,3 +176,37 @@ def current_traceparent() -> str:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier.get("traceparent", "")
+
+
+def record_headers(message: KafkaMessage) -> dict[str, str]:
+    """A consumed record's headers as text."""
+    record = message.raw_message
+    assert not isinstance(record, tuple)  # not a batch subscriber
+    return {k: v.decode("utf-8", "replace") for k, v in (record.headers or ())}
+
+
+async def publish_dead_letter(
+    broker: KafkaBroker, group: str, message: KafkaMessage, reason: str, kind: str
+) -> None:
+    """Parks a message on the group's dead-letter topic with why it failed, its original
+    bytes and headers untouched; if this publish fails the caller's message is read again."""
+    record = message.raw_message
+    assert not isinstance(record, tuple)
+    await broker.publish(
+        message.body,
+        topic=dead_letter_topic(group),
+        key=record.key,
+        headers={
+            **record_headers(message),
+            "x-dlq-reason": reason[:2000],
+            "x-dlq-source-topic": record.topic,
+            "x-dlq-source-partition": str(record.partition),
+            "x-dlq-source-offset": str(record.offset),
+            "x-dlq-consumer-group": group,
+            "x-dlq-failed-at": datetime.now(UTC).isoformat(),
+        },
+    )
+    DEAD_LETTERS.labels(record.topic, kind).inc()
+    get_logger(__name__).warning(
+        "message_dead_lettered", topic=record.topic, group=group, kind=kind, reason=reason[:500]
+    )

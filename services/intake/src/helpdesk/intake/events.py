@@ -9,7 +9,6 @@ topic with the reason in its headers and the partition moves on; a passing outag
 import asyncio
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
 
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -18,9 +17,13 @@ from google.protobuf.message import DecodeError
 
 from helpdesk.api.tickets.v1 import tickets_pb2
 from helpdesk.core.errors import InvalidArgument
-from helpdesk.core.kafka import INTAKE_REQUESTS_TOPIC, PROTOBUF_CONTENT_TYPE, dead_letter_topic
+from helpdesk.core.kafka import (
+    INTAKE_REQUESTS_TOPIC,
+    PROTOBUF_CONTENT_TYPE,
+    publish_dead_letter,
+    record_headers,
+)
 from helpdesk.core.logging import get_logger
-from helpdesk.core.metrics import DEAD_LETTERS
 from helpdesk.intake.commands import TRANSIENT_ERRORS, TicketCommands
 from helpdesk.intake.domain import Channel, TicketDraft, draft_from_json
 from helpdesk.intake.mapping import draft_from_proto
@@ -57,7 +60,6 @@ def parse_request(body: bytes, content_type: str) -> TicketDraft:
 def register_intake_subscriber(
     broker: KafkaBroker, commands: TicketCommands, *, group: str
 ) -> None:
-    dlq_topic = dead_letter_topic(group)
 
     @broker.subscriber(
         INTAKE_REQUESTS_TOPIC,
@@ -69,14 +71,15 @@ def register_intake_subscriber(
         record = message.raw_message
         assert not isinstance(record, tuple)  # not a batch subscriber
         position = f"{record.topic}:{record.partition}:{record.offset}"
-        headers = {k: v.decode("utf-8", "replace") for k, v in (record.headers or ())}
+        headers = record_headers(message)
         try:
             draft = parse_request(message.body, headers.get("content-type", ""))
             if not draft.request_id:
                 draft = replace(draft, request_id=f"kafka:{position}")
             ticket = await commands.create(draft, default_channel=Channel.EVENT)
         except (Unprocessable, InvalidArgument) as error:
-            await _dead_letter(broker, dlq_topic, message, headers, group, str(error), "invalid")
+            await publish_dead_letter(broker, group, message, str(error), "invalid")
+            INTAKE_MESSAGES.labels("dead_letter").inc()
             return
         except TRANSIENT_ERRORS:
             log.warning("intake_message_retry", position=position, exc_info=True)
@@ -84,38 +87,8 @@ def register_intake_subscriber(
             raise  # nack: the message is read again
         except Exception as error:
             log.exception("intake_message_failed", position=position)
-            await _dead_letter(broker, dlq_topic, message, headers, group, repr(error), "error")
+            await publish_dead_letter(broker, group, message, repr(error), "error")
+            INTAKE_MESSAGES.labels("dead_letter").inc()
             return
         INTAKE_MESSAGES.labels("created").inc()
         log.debug("intake_message_done", position=position, ticket=ticket.number)
-
-
-async def _dead_letter(
-    broker: KafkaBroker,
-    dlq_topic: str,
-    message: KafkaMessage,
-    headers: dict[str, str],
-    group: str,
-    reason: str,
-    kind: str,
-) -> None:
-    """Parks a message with why it failed; if this publish fails, the message is read again."""
-    record = message.raw_message
-    assert not isinstance(record, tuple)
-    await broker.publish(
-        message.body,
-        topic=dlq_topic,
-        key=record.key,
-        headers={
-            **headers,
-            "x-dlq-reason": reason[:2000],
-            "x-dlq-source-topic": record.topic,
-            "x-dlq-source-partition": str(record.partition),
-            "x-dlq-source-offset": str(record.offset),
-            "x-dlq-consumer-group": group,
-            "x-dlq-failed-at": datetime.now(UTC).isoformat(),
-        },
-    )
-    DEAD_LETTERS.labels(record.topic, kind).inc()
-    INTAKE_MESSAGES.labels("dead_letter").inc()
-    log.warning("intake_message_dead_lettered", topic=dlq_topic, reason=reason)
