@@ -93,6 +93,10 @@ run: install  ## start Kafka, FerretDB and every service; Ctrl-C stops them all
 bench: install  ## benchmark: CreateTicket and the intake topic, plus FerretDB's raw insert rate
 	$(PY) -m benchmarks.run
 
+.PHONY: bench-queue
+bench-queue: install  ## benchmark: queue views (ListTickets) over TICKETS stored tickets (default 1,000,000)
+	$(PY) -m benchmarks.queue_view --tickets $${TICKETS:-1000000}
+
 .PHONY: clean
 clean:  ## remove local data and logs (keeps downloads)
 	rm -rf .local
