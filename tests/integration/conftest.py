@@ -265,6 +265,41 @@ def make_intake(infra: Infra, tmp_path: Path) -> Iterator[Any]:
         service.stop()
 
 
+TICKET_EVENTS_TOPIC = "helpdesk.tickets.events.v1"
+
+
+@pytest.fixture
+def make_routing(infra: Infra, tmp_path: Path) -> Iterator[Any]:
+    """Builds routing processes that apply their decisions through the given intake.
+    Replicas built with the same database and group share the work, as in production."""
+    started: list[ServiceProcess] = []
+
+    def build(intake: ServiceProcess, database: str, group: str, **extra: str) -> ServiceProcess:
+        port = free_port()
+        env = service_env(
+            infra,
+            database,
+            port,
+            HELPDESK_INTAKE_TARGET=intake.target,
+            HELPDESK_ROUTING_CONSUMER_GROUP=group,
+            **extra,
+        )
+        service = ServiceProcess("routing", env, port, tmp_path / f"routing-{port}.log")
+        started.append(service)
+        return service
+
+    yield build
+    for service in started:
+        service.stop()
+
+
+def new_routing_group(infra: Infra) -> str:
+    """A routing consumer group that starts at the end of the ticket events."""
+    group = f"it-routing-{uuid.uuid4().hex[:8]}"
+    start_group_at_end(infra.kafka, group, TICKET_EVENTS_TOPIC)
+    return group
+
+
 @pytest.fixture
 async def intake(make_intake: Any) -> ServiceProcess:
     service: ServiceProcess = make_intake()

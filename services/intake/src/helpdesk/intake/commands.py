@@ -462,8 +462,9 @@ def history_entry(
     changes: tuple[lifecycle.FieldChange, ...],
     event: OutboxEvent,
     ticket: domain.Ticket,
+    reason: str = "",
 ) -> dict[str, Any]:
-    return {
+    entry: dict[str, Any] = {
         "at": now,
         "actor": actor_to_document(actor),
         "action": action,
@@ -471,6 +472,9 @@ def history_entry(
         "event_id": event.cloud_event.id,
         "version": ticket.version,
     }
+    if reason:
+        entry["reason"] = reason
+    return entry
 
 
 def change_records(
@@ -544,5 +548,8 @@ def change_records(
             sequence=ticket.version * 100 + len(events),
         )
         events.append(event)
-        history.append(history_entry(now, change.actor, action.value, changes, event, ticket))
+        reason = change.reason if action == Action.ASSIGNED else ""
+        history.append(
+            history_entry(now, change.actor, action.value, changes, event, ticket, reason)
+        )
     return events, history

@@ -243,6 +243,7 @@ class HistoryEntry(BaseModel):
     changes: list[FieldChange]
     event_id: str
     version: int
+    reason: str = Field("", description="why, when the change says (e.g. routing rules)")
 
 
 class TicketHistory(BaseModel):
@@ -393,6 +394,7 @@ def history_entry_json(entry: lifecycle.HistoryEntry) -> HistoryEntry:
         ],
         event_id=entry.event_id,
         version=entry.version,
+        reason=entry.reason,
     )
 
 

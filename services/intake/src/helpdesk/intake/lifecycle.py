@@ -115,6 +115,8 @@ class HistoryEntry:
     changes: tuple[FieldChange, ...]
     event_id: str
     version: int
+    # Why, when the change says (e.g. the routing rules behind an assignment).
+    reason: str = ""
 
 
 @dataclass(frozen=True)

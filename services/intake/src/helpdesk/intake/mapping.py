@@ -360,6 +360,7 @@ def history_entry_from_document(doc: dict[str, Any]) -> HistoryEntry:
         ),
         event_id=doc.get("event_id", ""),
         version=int(doc.get("version", 0)),
+        reason=doc.get("reason", ""),
     )
 
 
@@ -371,6 +372,7 @@ def history_entry_to_proto(entry: HistoryEntry) -> tickets_pb2.HistoryEntry:
         changes=[change_to_proto(c) for c in entry.changes],
         event_id=entry.event_id,
         version=entry.version,
+        reason=entry.reason,
     )
 
 

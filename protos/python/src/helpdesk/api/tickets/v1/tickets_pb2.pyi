@@ -316,12 +316,15 @@ class HistoryEntry(_message.Message):
     CHANGES_FIELD_NUMBER: _builtins.int
     EVENT_ID_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     action: _builtins.str
     """created, updated, commented, assigned, status_changed, reopened, resolved, closed."""
     event_id: _builtins.str
     """The ce_id of the event published for this change."""
     version: _builtins.int
     """The ticket's version after the change."""
+    reason: _builtins.str
+    """Why, when the change says (e.g. the routing rules behind an assignment)."""
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -337,10 +340,11 @@ class HistoryEntry(_message.Message):
         changes: _abc.Iterable[Global___FieldChange] | None = ...,
         event_id: _builtins.str = ...,
         version: _builtins.int = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "at", b"at", "changes", b"changes", "event_id", b"event_id", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "at", b"at", "changes", b"changes", "event_id", b"event_id", "reason", b"reason", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

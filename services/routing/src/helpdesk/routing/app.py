@@ -1,0 +1,108 @@
+"""Wiring of the routing service: settings, store, intake client, Kafka, gRPC, the
+availability sweep, and an orderly stop."""
+
+import asyncio
+import contextlib
+
+from faststream.kafka import KafkaBroker
+
+from helpdesk.api.routing.v1 import routing_pb2, routing_pb2_grpc
+from helpdesk.core.grpc_server import GrpcServer, wait_for_shutdown
+from helpdesk.core.kafka import (
+    TICKET_EVENTS_TOPIC,
+    create_broker,
+    dead_letter_topic,
+    ensure_topics,
+    security_from,
+)
+from helpdesk.core.logging import configure_logging, get_logger
+from helpdesk.core.mongo import create_mongo_client, ping
+from helpdesk.core.settings import load_settings
+from helpdesk.core.telemetry import setup_tracing, shutdown_tracing, start_metrics_server
+from helpdesk.core.tickets_client import TicketsClient
+from helpdesk.routing.commands import ROUTING_ACTOR, RoutingCommands
+from helpdesk.routing.events import TRANSIENT_ERRORS, register_ticket_subscriber
+from helpdesk.routing.grpc_api import RoutingApi
+from helpdesk.routing.settings import RoutingSettings
+from helpdesk.routing.store import RoutingStore
+
+SERVICE = "routing"
+log = get_logger(__name__)
+
+
+async def _kafka_ping(broker: KafkaBroker) -> None:
+    if not await broker.ping(timeout=3.0):
+        raise ConnectionError("Kafka did not answer")
+
+
+async def _sweep_forever(commands: RoutingCommands, interval: float) -> None:
+    """Working hours and absences change with the clock: look again now and then."""
+    while True:
+        try:
+            await commands.sweep()
+        except TRANSIENT_ERRORS:
+            log.warning("availability_sweep_failed", exc_info=True)
+        await asyncio.sleep(interval)
+
+
+async def main() -> None:
+    settings = load_settings(RoutingSettings)
+    configure_logging(SERVICE, settings.log_level, settings.log_format)
+    tracer_provider = setup_tracing(SERVICE)
+    start_metrics_server(settings.metrics_port)
+
+    mongo = create_mongo_client(
+        settings.mongodb_uri,
+        SERVICE,
+        max_pool_size=settings.mongodb_max_pool_size,
+        operation_timeout_ms=settings.mongodb_operation_timeout_ms,
+    )
+    store = RoutingStore(mongo[settings.database_name(SERVICE)])
+    await store.create_indexes()
+
+    kafka_security = security_from(settings)
+    if settings.kafka_create_topics:
+        await ensure_topics(
+            settings.kafka_bootstrap_servers,
+            security=kafka_security,
+            topics=[TICKET_EVENTS_TOPIC, dead_letter_topic(settings.routing_consumer_group)],
+        )
+    broker = create_broker(settings.kafka_bootstrap_servers, SERVICE, kafka_security)
+    tickets = TicketsClient(
+        settings.intake_target,
+        actor_id=ROUTING_ACTOR,
+        deadline_seconds=settings.intake_deadline_seconds,
+    )
+    commands = RoutingCommands(
+        store, tickets, reopen_threshold=settings.reopen_escalation_threshold
+    )
+    register_ticket_subscriber(broker, commands, group=settings.routing_consumer_group)
+    await broker.start()
+
+    health_checks = {"mongodb": lambda: ping(mongo), "kafka": lambda: _kafka_ping(broker)}
+    server = GrpcServer(
+        host=settings.grpc_host,
+        port=settings.grpc_port,
+        service_names=[routing_pb2.DESCRIPTOR.services_by_name["RoutingService"].full_name],
+        health_checks=health_checks,
+        health_check_interval=settings.health_check_interval_seconds,
+    )
+    routing_pb2_grpc.add_RoutingServiceServicer_to_server(RoutingApi(commands), server.server)
+    await server.start()
+    sweep = asyncio.create_task(
+        _sweep_forever(commands, settings.availability_sweep_seconds), name="sweep"
+    )
+    log.info("routing_ready", grpc_port=server.port)
+
+    await wait_for_shutdown()
+    sweep.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sweep
+    await server.stop(settings.shutdown_grace_seconds)
+    log.info("stopping_consumers")
+    await asyncio.gather(*(subscriber.stop() for subscriber in broker.subscribers))
+    await broker.stop()
+    await tickets.close()
+    await mongo.close()
+    shutdown_tracing(tracer_provider)
+    log.info("routing_stopped")

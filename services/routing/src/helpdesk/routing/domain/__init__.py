@@ -1,0 +1,1 @@
+"""Routing's pure rules: the directory of teams and agents, rules, assignment, escalation."""

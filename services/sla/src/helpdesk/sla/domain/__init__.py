@@ -1,0 +1,1 @@
+"""The SLA service's pure rules: business calendars, policies and per-ticket clocks."""
