@@ -266,6 +266,7 @@ def make_intake(infra: Infra, tmp_path: Path) -> Iterator[Any]:
 
 
 TICKET_EVENTS_TOPIC = "helpdesk.tickets.events.v1"
+SLA_EVENTS_TOPIC = "helpdesk.sla.events.v1"
 
 
 @pytest.fixture
@@ -297,6 +298,7 @@ def new_routing_group(infra: Infra) -> str:
     """A routing consumer group that starts at the end of the ticket events."""
     group = f"it-routing-{uuid.uuid4().hex[:8]}"
     start_group_at_end(infra.kafka, group, TICKET_EVENTS_TOPIC)
+    start_group_at_end(infra.kafka, group, SLA_EVENTS_TOPIC)
     return group
 
 

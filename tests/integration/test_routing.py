@@ -11,11 +11,13 @@ from typing import Any
 
 import grpc
 import pytest
-from conftest import new_routing_group
+from conftest import SLA_EVENTS_TOPIC, new_routing_group
 from google.protobuf import struct_pb2
 from google.protobuf.field_mask_pb2 import FieldMask
+from kafka_tools import produce
 
 from helpdesk.api.common.v1 import common_pb2
+from helpdesk.api.events.v1 import sla_events_pb2
 from helpdesk.api.routing.v1 import routing_pb2, routing_pb2_grpc
 from helpdesk.api.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 
@@ -283,3 +285,30 @@ async def test_a_ticket_reopened_too_often_goes_up_a_tier(desk: Desk) -> None:
     escalated = await desk.until(ticket.id, lambda t: t.tier == "L2")
     assert escalated.team == "it-l2"
     assert escalated.assignee_id == "vera"
+
+
+async def test_a_resolution_breach_escalates_and_a_redelivery_does_not_again(
+    infra: Any, desk: Desk
+) -> None:
+    await directory(desk)
+    ticket = await desk.open("Почта не отправляется")
+    await desk.until(ticket.id, lambda t: bool(t.assignee_id))
+    breach = sla_events_pb2.SlaBreached(
+        clock=sla_events_pb2.SlaClock(
+            ticket_id=ticket.id, ticket_number=ticket.number, metric="resolution"
+        )
+    ).SerializeToString()
+    headers = [("ce_id", f"sla-{uuid.uuid4()}".encode()), ("ce_type", b"helpdesk.sla.breached.v1")]
+
+    # Delivered twice, as at-least-once delivery may.
+    await produce(infra.kafka, SLA_EVENTS_TOPIC, [(ticket.id.encode(), breach, headers)] * 2)
+
+    escalated = await desk.until(ticket.id, lambda t: t.tier == "L2")
+    assert (escalated.team, escalated.assignee_id) == ("it-l2", "vera")
+    await asyncio.sleep(2)
+    history = await desk.tickets.GetTicketHistory(
+        tickets_pb2.GetTicketHistoryRequest(ticket_id=ticket.id), timeout=10
+    )
+    escalations = [e for e in history.entries if "breached" in e.reason]
+    assert len(escalations) == 1
+    assert "SLA resolution target breached" in escalations[0].reason

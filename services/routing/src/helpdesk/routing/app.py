@@ -9,6 +9,7 @@ from faststream.kafka import KafkaBroker
 from helpdesk.api.routing.v1 import routing_pb2, routing_pb2_grpc
 from helpdesk.core.grpc_server import GrpcServer, wait_for_shutdown
 from helpdesk.core.kafka import (
+    SLA_EVENTS_TOPIC,
     TICKET_EVENTS_TOPIC,
     create_broker,
     dead_letter_topic,
@@ -65,7 +66,11 @@ async def main() -> None:
         await ensure_topics(
             settings.kafka_bootstrap_servers,
             security=kafka_security,
-            topics=[TICKET_EVENTS_TOPIC, dead_letter_topic(settings.routing_consumer_group)],
+            topics=[
+                TICKET_EVENTS_TOPIC,
+                SLA_EVENTS_TOPIC,
+                dead_letter_topic(settings.routing_consumer_group),
+            ],
         )
     broker = create_broker(settings.kafka_bootstrap_servers, SERVICE, kafka_security)
     tickets = TicketsClient(

@@ -45,7 +45,7 @@ from helpdesk.routing.domain.rules import (
     parse_rule,
     tier_of,
 )
-from helpdesk.routing.mapping import priority_to_proto
+from helpdesk.routing.mapping import facts_from_proto, priority_to_proto, status_of
 from helpdesk.routing.metrics import (
     AGENT_CAPACITY,
     AGENT_LOAD,
@@ -182,6 +182,28 @@ class RoutingCommands:
         )
         if not step.escalate:
             await self._decide(event_id, ticket, facts, created=False)
+            return
+        decision = Decision(
+            team=step.team or facts.team,
+            tier=step.tier,
+            priority=facts.priority,
+            matched=(f"escalation: {step.reason}",),
+        )
+        await self._decide(event_id, ticket, facts, created=False, decision=decision)
+
+    async def sla_breached(self, event_id: str, ticket_id: str, metric: str) -> None:
+        """A missed target escalates where the domain says (by default, resolution)."""
+        try:
+            ticket = await self._tickets.get(ticket_id)
+        except NotFound:
+            return
+        if status_of(ticket) in ("resolved", "closed"):
+            return
+        facts = facts_from_proto(ticket)
+        teams = await self._store.all_teams()
+        step = escalation.on_breach(teams, facts.team, tier_of(facts.tier), metric)
+        if not step.escalate:
+            log.info("breach_not_escalated", ticket=ticket.number, reason=step.reason)
             return
         decision = Decision(
             team=step.team or facts.team,

@@ -1,4 +1,4 @@
-"""Kafka edge of routing: ticket events in, decisions out through intake.
+"""Kafka edge of routing: ticket and SLA events in, decisions out through intake.
 
 A passing outage (MongoDB away, intake unavailable) leaves the event uncommitted and it is
 read again; an event that can never be applied goes to the dead-letter topic with its
@@ -6,6 +6,7 @@ reason, and the partition moves on.
 """
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -13,9 +14,14 @@ from faststream.middlewares import AckPolicy
 from google.protobuf.message import DecodeError
 from pymongo.errors import PyMongoError
 
-from helpdesk.api.events.v1 import ticket_events_pb2
+from helpdesk.api.events.v1 import sla_events_pb2, ticket_events_pb2
 from helpdesk.core.errors import Aborted, FieldViolation, InvalidArgument, Unavailable
-from helpdesk.core.kafka import TICKET_EVENTS_TOPIC, publish_dead_letter, record_headers
+from helpdesk.core.kafka import (
+    SLA_EVENTS_TOPIC,
+    TICKET_EVENTS_TOPIC,
+    publish_dead_letter,
+    record_headers,
+)
 from helpdesk.core.logging import get_logger
 from helpdesk.routing.commands import RoutingCommands
 from helpdesk.routing.mapping import facts_from_proto
@@ -25,6 +31,8 @@ log = get_logger(__name__)
 RETRY_DELAY_SECONDS = 1.0
 TRANSIENT_ERRORS = (PyMongoError, Unavailable, Aborted)
 _PREFIX = "helpdesk.ticket."
+
+Applier = Callable[[RoutingCommands, str, str, bytes], Awaitable[None]]
 
 
 async def apply_event(
@@ -60,9 +68,36 @@ async def apply_event(
             return
 
 
+async def apply_sla_event(
+    commands: RoutingCommands, event_type: str, event_id: str, body: bytes
+) -> None:
+    """An SLA event: a breach escalates; warnings and met targets are not routing's."""
+    if event_type == "helpdesk.sla.breached.v1":
+        clock = sla_events_pb2.SlaBreached.FromString(body).clock
+        await commands.sla_breached(event_id, clock.ticket_id, clock.metric)
+
+
 def register_ticket_subscriber(
     broker: KafkaBroker, commands: RoutingCommands, *, group: str
 ) -> None:
+    async def handle(message: KafkaMessage, apply: Applier) -> None:
+        headers = record_headers(message)
+        event_type, event_id = headers.get("ce_type", ""), headers.get("ce_id", "")
+        try:
+            if not event_id:
+                raise InvalidArgument([FieldViolation("ce_id", "is required")])
+            await apply(commands, event_type, event_id, message.body)
+        except (DecodeError, InvalidArgument) as error:
+            reason = f"cannot apply {event_type or 'an event without ce_type'}: {error!r}"
+            await publish_dead_letter(broker, group, message, reason, "invalid")
+        except TRANSIENT_ERRORS:
+            log.warning("event_retry", type=event_type, id=event_id, exc_info=True)
+            await asyncio.sleep(RETRY_DELAY_SECONDS)
+            raise  # nack: read again
+        except Exception as error:
+            log.exception("event_failed", type=event_type, id=event_id)
+            await publish_dead_letter(broker, group, message, repr(error), "error")
+
     @broker.subscriber(
         TICKET_EVENTS_TOPIC,
         group_id=group,
@@ -70,19 +105,13 @@ def register_ticket_subscriber(
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_ticket_event(message: KafkaMessage) -> None:
-        headers = record_headers(message)
-        event_type, event_id = headers.get("ce_type", ""), headers.get("ce_id", "")
-        try:
-            if not event_id:
-                raise InvalidArgument([FieldViolation("ce_id", "is required")])
-            await apply_event(commands, event_type, event_id, message.body)
-        except (DecodeError, InvalidArgument) as error:
-            reason = f"cannot apply {event_type or 'an event without ce_type'}: {error!r}"
-            await publish_dead_letter(broker, group, message, reason, "invalid")
-        except TRANSIENT_ERRORS:
-            log.warning("ticket_event_retry", type=event_type, id=event_id, exc_info=True)
-            await asyncio.sleep(RETRY_DELAY_SECONDS)
-            raise  # nack: read again
-        except Exception as error:
-            log.exception("ticket_event_failed", type=event_type, id=event_id)
-            await publish_dead_letter(broker, group, message, repr(error), "error")
+        await handle(message, apply_event)
+
+    @broker.subscriber(
+        SLA_EVENTS_TOPIC,
+        group_id=group,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_sla_event(message: KafkaMessage) -> None:
+        await handle(message, apply_sla_event)
