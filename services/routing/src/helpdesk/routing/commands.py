@@ -16,6 +16,7 @@ from helpdesk.api.tickets.v1 import tickets_pb2
 from helpdesk.core.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from helpdesk.core.logging import get_logger
 from helpdesk.core.mongo import DocumentLocks
+from helpdesk.core.ticket_words import status_of
 from helpdesk.core.tickets_client import TicketsClient
 from helpdesk.routing.domain import escalation
 from helpdesk.routing.domain.assignment import (
@@ -45,7 +46,7 @@ from helpdesk.routing.domain.rules import (
     parse_rule,
     tier_of,
 )
-from helpdesk.routing.mapping import facts_from_proto, priority_to_proto, status_of
+from helpdesk.routing.mapping import facts_from_proto, priority_to_proto
 from helpdesk.routing.metrics import (
     AGENT_CAPACITY,
     AGENT_LOAD,

@@ -7,11 +7,12 @@ from typing import Any
 import grpc
 
 from helpdesk.api.routing.v1 import routing_pb2, routing_pb2_grpc
+from helpdesk.core.structs import to_raw, to_struct
 from helpdesk.routing.commands import RoutingCommands
 from helpdesk.routing.domain.assignment import AgentLoad
 from helpdesk.routing.domain.directory import Team, dump_agent, dump_team, is_available
 from helpdesk.routing.domain.rules import dump_rule
-from helpdesk.routing.mapping import decision_to_proto, facts_from_proto, to_raw, to_struct
+from helpdesk.routing.mapping import decision_to_proto, facts_from_proto
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
