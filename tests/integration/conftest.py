@@ -294,6 +294,36 @@ def make_routing(infra: Infra, tmp_path: Path) -> Iterator[Any]:
         service.stop()
 
 
+@pytest.fixture
+def make_sla(infra: Infra, tmp_path: Path) -> Iterator[Any]:
+    """Builds SLA processes that auto-close through the given intake, on a fresh database
+    and a consumer group that starts at the end of the ticket events."""
+    started: list[ServiceProcess] = []
+
+    def build(intake: ServiceProcess, database: str = "", group: str = "", **extra: str) -> Any:
+        if not group:
+            group = f"it-sla-{uuid.uuid4().hex[:8]}"
+            start_group_at_end(infra.kafka, group, TICKET_EVENTS_TOPIC)
+        port = free_port()
+        env = service_env(
+            infra,
+            database or f"it_sla_{uuid.uuid4().hex[:8]}",
+            port,
+            HELPDESK_INTAKE_TARGET=intake.target,
+            HELPDESK_SLA_CONSUMER_GROUP=group,
+            HELPDESK_TIMER_TICK_SECONDS="0.2",
+            HELPDESK_TIMER_SWEEP_SECONDS="2",
+            **extra,
+        )
+        service = ServiceProcess("sla", env, port, tmp_path / f"sla-{port}.log")
+        started.append(service)
+        return service
+
+    yield build
+    for service in started:
+        service.stop()
+
+
 def new_routing_group(infra: Infra) -> str:
     """A routing consumer group that starts at the end of the ticket events."""
     group = f"it-routing-{uuid.uuid4().hex[:8]}"

@@ -44,7 +44,7 @@ from helpdesk.sla.domain.clocks import (
     status_of,
     warn_at,
 )
-from helpdesk.sla.domain.policy import Metric, Policy, TicketFacts
+from helpdesk.sla.domain.policy import Metric, Policy, TicketFacts, parse_policy
 
 FR, NR, RES, PU = (
     Metric.FIRST_RESPONSE,
@@ -322,6 +322,74 @@ def test_status_of_tracks_the_clock_over_time() -> None:
     assert status_of(clock, OFFICE, msk(2026, 6, 1, 12, 12)) is ClockStatus.AT_RISK
     assert status_of(clock, OFFICE, msk(2026, 6, 1, 13)) is ClockStatus.BREACHED
     assert remaining(clock, OFFICE, msk(2026, 6, 1, 14)) == -H
+
+
+# --- targets finer than a minute -------------------------------------------------------------
+
+S = timedelta(seconds=1)
+
+
+def chat_policy(target: str, **changes: object) -> Policy:
+    return parse_policy(
+        {"id": "chat", "name": "Chat", "targets": {"first_response": target}} | changes
+    )
+
+
+def test_a_20_second_target_warns_at_16_seconds_and_breaches_at_20() -> None:
+    start = datetime(2026, 6, 1, 9, tzinfo=UTC)
+    state = apply(new_ticket_sla("t-1", chat_policy("20s")), TicketOpened(start), CALENDARS)
+    clock = state.clocks[FR]
+    assert (clock.target, clock.warn_after) == (20 * S, 16 * S)
+    assert warn_at(clock, ALWAYS_OPEN) == start + 16 * S
+    assert due_at(clock, ALWAYS_OPEN) == start + 20 * S
+    assert kinds(next_deadlines(state, CALENDARS, start)) == [
+        (FR, WARNING, start + 16 * S),
+        (FR, BREACH, start + 20 * S),
+    ]
+    assert status_of(clock, ALWAYS_OPEN, start + 15 * S) is ClockStatus.OK
+    assert status_of(clock, ALWAYS_OPEN, start + 16 * S) is ClockStatus.AT_RISK
+    assert status_of(clock, ALWAYS_OPEN, start + 19 * S) is ClockStatus.AT_RISK
+    assert status_of(clock, ALWAYS_OPEN, start + 20 * S) is ClockStatus.BREACHED
+    assert remaining(clock, ALWAYS_OPEN, start + 25 * S) == -5 * S
+
+    assert fire_due(state, CALENDARS, start + 15 * S)[1] == []
+    state, fired = fire_due(state, CALENDARS, start + 16 * S)
+    assert kinds(fired) == [(FR, WARNING, start + 16 * S)]
+    assert fire_due(state, CALENDARS, start + 19 * S)[1] == []
+    state, fired = fire_due(state, CALENDARS, start + 20 * S)
+    assert kinds(fired) == [(FR, BREACH, start + 20 * S)]
+    assert state.clocks[FR].breached_at == start + 20 * S
+
+
+def test_a_reply_a_second_before_a_20_second_target_is_in_time() -> None:
+    start = datetime(2026, 6, 1, 9, tzinfo=UTC)
+    state = apply(new_ticket_sla("t-1", chat_policy("20s")), TicketOpened(start), CALENDARS)
+    in_time = run(state, AgentReplied(start + 19 * S)).clocks[FR]
+    late = run(state, AgentReplied(start + 20 * S)).clocks[FR]
+    assert status_of(in_time, ALWAYS_OPEN, start + H) is ClockStatus.MET
+    assert status_of(late, ALWAYS_OPEN, start + H) is ClockStatus.BREACHED
+
+
+@pytest.mark.parametrize(
+    ("target", "warn_share", "warn_after"),
+    [("20s", 0.8, 16 * S), ("19s", 0.8, 15 * S), ("21s", 0.75, 15 * S), ("1s", 0.8, 0 * S)],
+)
+def test_the_warning_point_of_a_seconds_target_rounds_down_to_the_second(
+    target: str, warn_share: float, warn_after: timedelta
+) -> None:
+    start = datetime(2026, 6, 1, 9, tzinfo=UTC)
+    policy = chat_policy(target, warn_share=warn_share)
+    state = apply(new_ticket_sla("t-1", policy), TicketOpened(start), CALENDARS)
+    assert state.clocks[FR].warn_after == warn_after
+    assert warn_at(state.clocks[FR], ALWAYS_OPEN) == start + warn_after
+
+
+def test_a_seconds_target_carries_over_closing_time_to_the_next_business_day() -> None:
+    policy = replace(chat_policy("20s"), calendar_id="office")
+    state = opened(msk(2026, 6, 1, 17, 59, 50), policy)
+    # 10 seconds on Monday, 10 on Tuesday morning; the warning point at 16 s.
+    assert due_at(state.clocks[FR], OFFICE) == msk(2026, 6, 2, 9, 0, 10)
+    assert warn_at(state.clocks[FR], OFFICE) == msk(2026, 6, 2, 9, 0, 6)
 
 
 # --- pauses ----------------------------------------------------------------------------------
@@ -608,7 +676,8 @@ CLOCK_CALENDARS = (ALWAYS_OPEN, OFFICE, BERLIN, EVENINGS)
 START = datetime(2026, 1, 1, tzinfo=UTC)
 instants = st.integers(0, 365 * 24 * 3600).map(lambda s: START + timedelta(seconds=s))
 spans = st.integers(0, 20 * 24 * 3600).map(lambda s: timedelta(seconds=s))
-targets = st.integers(1, 80 * 60).map(lambda m: timedelta(minutes=m))
+# Whole seconds: targets need not be whole minutes.
+targets = st.integers(1, 80 * 3600).map(lambda s: timedelta(seconds=s))
 
 
 def _policy(calendar: BusinessCalendar, target: timedelta, policy_id: str = "p") -> Policy:

@@ -4,6 +4,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from helpdesk.core.errors import InvalidArgument
 from helpdesk.sla.domain.policy import (
@@ -93,6 +95,62 @@ def test_a_dumped_policy_reads_back_equal() -> None:
     assert parse_policy(dump_policy(policy)) == policy
 
 
+@pytest.mark.parametrize(
+    ("given", "target"),
+    [
+        (30, timedelta(minutes=30)),
+        ("1s", timedelta(seconds=1)),
+        ("45s", timedelta(seconds=45)),
+        ("90s", timedelta(seconds=90)),
+        ("30m", timedelta(minutes=30)),
+        ("4h", timedelta(hours=4)),
+        ("2d", timedelta(days=2)),
+        ("366d", timedelta(days=366)),
+        (366 * 24 * 60, timedelta(days=366)),
+    ],
+)
+def test_targets_are_minutes_or_a_number_with_its_unit(given: Any, target: timedelta) -> None:
+    assert parse_policy(valid(targets={"first_response": given})).targets == {
+        Metric.FIRST_RESPONSE: target
+    }
+
+
+def test_targets_dump_as_minutes_when_whole_else_as_seconds() -> None:
+    policy = parse_policy(
+        valid(
+            targets={
+                "first_response": "90s",
+                "next_response": "45s",
+                "resolution": "4h",
+                "periodic_update": "120s",
+            }
+        )
+    )
+    dumped = dump_policy(policy)
+    assert dumped["targets"] == {
+        "first_response": "90s",
+        "next_response": "45s",
+        "resolution": 240,
+        "periodic_update": 2,
+    }
+    assert parse_policy(dumped) == policy
+
+
+@given(st.integers(1, 366 * 24 * 60 * 60))
+def test_any_target_of_whole_seconds_dumps_and_reads_back_equal(seconds: int) -> None:
+    policy = Policy(id="p", name="p", targets={Metric.RESOLUTION: timedelta(seconds=seconds)})
+    assert parse_policy(dump_policy(policy)) == policy
+
+
+def test_a_bad_target_says_what_is_allowed() -> None:
+    found = violations(valid(targets={"first_response": "4 hours", "resolution": "0s"}))
+    assert found["targets.first_response"] == (
+        'must be whole minutes, or a whole number with its unit such as "90s", "30m", "4h" '
+        "or \"2d\"; got '4 hours'"
+    )
+    assert found["targets.resolution"] == "must be from 1 second to 366 days; got '0s'"
+
+
 def test_null_targets_mean_no_target() -> None:
     policy = parse_policy(valid(targets={"first_response": None, "resolution": 60}))
     assert policy.targets == {Metric.RESOLUTION: timedelta(hours=1)}
@@ -131,8 +189,20 @@ def test_null_targets_mean_no_target() -> None:
         ({"targets": {"first_reply": 30}}, "targets.first_reply"),
         ({"targets": {"first_response": 0}}, "targets.first_response"),
         ({"targets": {"first_response": -5}}, "targets.first_response"),
-        ({"targets": {"resolution": "4h"}}, "targets.resolution"),
+        ({"targets": {"resolution": "4"}}, "targets.resolution"),
+        ({"targets": {"resolution": "4 h"}}, "targets.resolution"),
+        ({"targets": {"resolution": "4H"}}, "targets.resolution"),
+        ({"targets": {"resolution": "1.5h"}}, "targets.resolution"),
+        ({"targets": {"resolution": "-5s"}}, "targets.resolution"),
+        ({"targets": {"resolution": "4w"}}, "targets.resolution"),
+        ({"targets": {"resolution": "0s"}}, "targets.resolution"),
+        ({"targets": {"resolution": "367d"}}, "targets.resolution"),
+        ({"targets": {"resolution": "9" * 12 + "d"}}, "targets.resolution"),
+        ({"targets": {"resolution": "9" * 13 + "s"}}, "targets.resolution"),
+        ({"targets": {"resolution": "٣s"}}, "targets.resolution"),
+        ({"targets": {"resolution": ""}}, "targets.resolution"),
         ({"targets": {"resolution": 2.5}}, "targets.resolution"),
+        ({"targets": {"resolution": 10**30}}, "targets.resolution"),
         ({"targets": {"next_response": 366 * 24 * 60 + 1}}, "targets.next_response"),
         ({"targets": {"periodic_update": True}}, "targets.periodic_update"),
         ({"calendar_id": "Moscow Office"}, "calendar_id"),
@@ -181,6 +251,8 @@ def test_a_policy_cannot_be_built_with_impossible_settings() -> None:
         Policy(id="p", name="p", warn_share=1.0)
     with pytest.raises(ValueError, match="positive"):
         Policy(id="p", name="p", targets={Metric.RESOLUTION: timedelta(0)})
+    with pytest.raises(ValueError, match="whole seconds"):
+        Policy(id="p", name="p", targets={Metric.RESOLUTION: timedelta(seconds=1.5)})
     with pytest.raises(ValueError, match="pause_statuses"):
         Policy(id="p", name="p", pause_statuses=frozenset({"open"}))
 

@@ -6,8 +6,8 @@ up to date at `last_change` whenever something happens to the ticket; in between
 (or not) by its state, so nothing needs to tick.
 
 Time is kept to the whole second: instants are truncated to the second as they come in,
-targets are whole minutes (see policy payloads) and the warning point is rounded down to the
-second. A target's due instant belongs to the breach: a goal reached at it or later is late.
+targets are whole seconds (see policies) and the warning point is rounded down to the second.
+A target's due instant belongs to the breach: a goal reached at it or later is late.
 """
 
 from collections.abc import Mapping

@@ -1,7 +1,9 @@
 """SLA policies: which tickets they cover, their targets in business time, and how a ticket's
 policy is chosen.
 
-Targets in a payload are whole business minutes; the policy keeps them as timedeltas.
+Targets in a payload are business time: a number of minutes, or a whole number with its unit
+("90s", "30m", "4h", "2d"; a day is 24 hours). The policy keeps them as timedeltas of whole
+seconds.
 """
 
 import re
@@ -25,6 +27,7 @@ DEFAULT_WARN_SHARE = 0.8
 DEFAULT_PAUSE_STATUSES = frozenset(PAUSABLE_STATUSES)
 DEFAULT_AUTO_CLOSE_DAYS = 5
 MAX_TARGET_MINUTES = 366 * 24 * 60
+MIN_TARGET = timedelta(seconds=1)
 MAX_AUTO_CLOSE_DAYS = 365
 MAX_ORDER = 1_000_000
 MAX_CONDITION_VALUES = 100
@@ -43,6 +46,9 @@ POLICY_FIELDS = (
 )
 _TEAM = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
 _TAG = re.compile(r"[\w\-.:/]+")
+# ASCII digits, and few of them: int() of a long string is slow or refused.
+_DURATION = re.compile(r"([0-9]{1,12})([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 60 * 60, "d": 24 * 60 * 60}
 
 
 class Metric(StrEnum):
@@ -107,6 +113,9 @@ class Policy:
             raise ValueError(f"warn_share must be between 0 and 1; got {self.warn_share}")
         if any(target <= timedelta(0) for target in self.targets.values()):
             raise ValueError("targets must be positive")
+        # Clocks keep time to the whole second.
+        if any(target % MIN_TARGET for target in self.targets.values()):
+            raise ValueError("targets must be whole seconds")
         if self.auto_close_after_days < 0:
             raise ValueError("auto_close_after_days must not be negative")
         if not self.pause_statuses <= DEFAULT_PAUSE_STATUSES:
@@ -205,20 +214,50 @@ def _conditions(value: Any, problems: list[FieldViolation]) -> Conditions:
     )
 
 
+def _target(value: Any, where: str, problems: list[FieldViolation]) -> timedelta | None:
+    """A number of minutes, or a whole number with its unit: "90s", "30m", "4h", "2d"."""
+    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
+    # Counted in int seconds: a huge amount would overflow a timedelta.
+    if match:
+        seconds = int(match[1]) * _UNIT_SECONDS[match[2]]
+    # bool is an int in Python, but `true` is not a number in a payload.
+    elif isinstance(value, int) and not isinstance(value, bool):
+        seconds = value * 60
+    else:
+        problems.append(
+            FieldViolation(
+                where,
+                'must be whole minutes, or a whole number with its unit such as "90s", "30m", '
+                f'"4h" or "2d"; got {value!r}',
+            )
+        )
+        return None
+    if not 1 <= seconds <= MAX_TARGET_MINUTES * 60:
+        problems.append(FieldViolation(where, f"must be from 1 second to 366 days; got {value!r}"))
+        return None
+    return timedelta(seconds=seconds)
+
+
 def _targets(value: Any, problems: list[FieldViolation]) -> dict[Metric, timedelta]:
     raw = payload.mapping(value, "targets", problems)
     payload.unknown_fields(raw, tuple(Metric), "targets", problems)
     targets: dict[Metric, timedelta] = {}
     for metric in Metric:
-        minutes = raw.get(metric)
-        if minutes is None:
+        given = raw.get(metric)
+        if given is None:
             continue  # measured, never breached
-        checked = payload.integer(
-            minutes, f"targets.{metric}", problems, low=1, high=MAX_TARGET_MINUTES
-        )
-        if checked is not None:
-            targets[metric] = timedelta(minutes=checked)
+        target = _target(given, f"targets.{metric}", problems)
+        if target is not None:
+            targets[metric] = target
     return targets
+
+
+def _dump_target(target: timedelta) -> int | str:
+    """Whole minutes as a number, as most payloads give them; anything else in seconds."""
+    minutes, rest = divmod(target, timedelta(minutes=1))
+    if not rest:
+        return minutes
+    return f"{target // MIN_TARGET}s"
 
 
 def _warn_share(value: Any, problems: list[FieldViolation]) -> float:
@@ -295,7 +334,7 @@ def dump_policy(policy: Policy) -> dict[str, Any]:
             if getattr(conditions, name)
         },
         "targets": {
-            str(metric): policy.targets[metric] // timedelta(minutes=1)
+            str(metric): _dump_target(policy.targets[metric])
             for metric in Metric
             if metric in policy.targets
         },

@@ -1,0 +1,392 @@
+"""What the SLA service does, in order: read a ticket's SLA, let the domain apply the event
+or fire what is due, then write the state, its timers and its events in one conditional
+write; the outbox relay publishes the events. The edges (Kafka, gRPC, the timer loop)
+call these.
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.message import Message
+
+from helpdesk.api.common.v1 import common_pb2
+from helpdesk.api.events.v1 import sla_events_pb2
+from helpdesk.api.sla.v1 import sla_pb2
+from helpdesk.api.tickets.v1 import tickets_pb2
+from helpdesk.core.errors import (
+    Aborted,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+)
+from helpdesk.core.kafka import SLA_EVENTS_TOPIC
+from helpdesk.core.logging import get_logger
+from helpdesk.core.mongo import DocumentLocks
+from helpdesk.core.outbox import OutboxEvent, OutboxRelay, outbox_fields
+from helpdesk.core.ticket_words import priority_of
+from helpdesk.core.tickets_client import TicketsClient
+from helpdesk.sla.domain.calendar import BusinessCalendar, parse_calendar
+from helpdesk.sla.domain.clocks import (
+    ClockState,
+    ClockStatus,
+    Deadline,
+    DeadlineKind,
+    Event,
+    PolicyChanged,
+    TicketOpened,
+    TicketSla,
+    apply,
+    calendar_for,
+    due_at,
+    due_bucket,
+    fire_due,
+    new_ticket_sla,
+    next_deadlines,
+    status_of,
+)
+from helpdesk.sla.domain.policy import Policy, TicketFacts, parse_policy, select_policy
+from helpdesk.sla.mapping import (
+    clock_to_event,
+    deadline_to_document,
+    sla_from_document,
+    sla_to_document,
+    ticket_sla_to_proto,
+)
+from helpdesk.sla.metrics import AUTO_CLOSED, BREACHES, FIRING_LAG, MET, WARNINGS
+from helpdesk.sla.store import SlaStore
+
+log = get_logger(__name__)
+
+SLA_ACTOR = "sla"
+EVENT_SOURCE = "helpdesk/sla"
+# How many applied event ids a ticket's SLA remembers (redeliveries come soon after).
+REMEMBERED_EVENTS = 30
+# Tries to write when another replica keeps writing the same ticket's SLA.
+WRITE_ATTEMPTS = 5
+
+Decide = Callable[[TicketSla | None, Mapping[str, BusinessCalendar]], "Outcome"]
+Arm = Callable[[str, list[Deadline]], None]
+
+
+class Outcome:
+    """What one decision produced: the new state and the deadlines it fired."""
+
+    def __init__(self, state: TicketSla | None, fired: Iterable[Deadline] = ()) -> None:
+        self.state = state
+        self.fired = list(fired)
+
+
+class SlaCommands:
+    def __init__(
+        self,
+        store: SlaStore,
+        relay: OutboxRelay,
+        tickets: TicketsClient,
+        *,
+        locks: DocumentLocks | None = None,
+    ) -> None:
+        self._store = store
+        self._relay = relay
+        self._tickets = tickets
+        self._locks = locks or DocumentLocks()
+        # The timer loop learns of new deadlines through this (set by the app).
+        self.arm: Arm = lambda ticket_id, deadlines: None
+
+    # ---- policies and calendars (admin API)
+
+    async def put_calendar(self, raw: Mapping[str, Any]) -> BusinessCalendar:
+        calendar = parse_calendar(raw)
+        await self._store.put_calendar(calendar)
+        return calendar
+
+    async def put_policy(self, raw: Mapping[str, Any]) -> Policy:
+        policy = parse_policy(raw)
+        if policy.calendar_id and policy.calendar_id not in await self._calendars():
+            raise InvalidArgument(
+                [FieldViolation("calendar_id", f"no calendar {policy.calendar_id!r}")]
+            )
+        await self._store.put_policy(policy)
+        return policy
+
+    async def calendars(self) -> list[BusinessCalendar]:
+        return await self._store.all_calendars()
+
+    async def policies(self) -> list[Policy]:
+        return await self._store.all_policies()
+
+    async def _calendars(self) -> dict[str, BusinessCalendar]:
+        return {c.id: c for c in await self._store.all_calendars()}
+
+    # ---- queries
+
+    async def ticket_sla(self, ticket_id: str) -> sla_pb2.TicketSla:
+        doc = await self._store.ticket(ticket_id)
+        if doc is None:
+            raise NotFound(f"no SLA recorded for ticket {ticket_id}")
+        state = sla_from_document(doc["state"])
+        calendar = calendar_for(await self._calendars(), state.calendar_id)
+        return ticket_sla_to_proto(state, calendar, _now(), doc.get("number", ""))
+
+    async def at_risk(
+        self, team: str, limit: int, include_breached: bool
+    ) -> list[sla_pb2.TicketSla]:
+        risks = ["at_risk", "breached"] if include_breached else ["at_risk"]
+        calendars, now = await self._calendars(), _now()
+        found = []
+        for doc in await self._store.at_risk(risks, team, limit):
+            state = sla_from_document(doc["state"])
+            calendar = calendar_for(calendars, state.calendar_id)
+            found.append(ticket_sla_to_proto(state, calendar, now, doc.get("number", "")))
+        return found
+
+    # ---- ticket events
+
+    async def ticket_event(
+        self,
+        event_id: str,
+        ticket: tickets_pb2.Ticket,
+        events: list[Event],
+        *,
+        facts: TicketFacts | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Applies what a ticket event means to its SLA. `facts` (on creation and on changes
+        of priority, category, team or tags) choose the policy again; a different one
+        takes over, keeping the business time already elapsed."""
+        policies = await self._store.all_policies()
+
+        def decide(state: TicketSla | None, calendars: Mapping[str, BusinessCalendar]) -> Outcome:
+            changes = list(events)
+            if state is None:
+                if not any(isinstance(e, TicketOpened) for e in changes):
+                    return Outcome(None)  # a ticket from before this service: not measured
+                policy = select_policy(policies, facts) if facts else None
+                state = new_ticket_sla(ticket.id, policy)
+            elif facts is not None and at is not None:
+                policy = select_policy(policies, facts)
+                if (policy.id if policy else "") != state.policy_id or facts != state.facts:
+                    changes.append(PolicyChanged(at, policy, facts=facts))
+            for event in changes:
+                state = apply(state, event, calendars)
+            return Outcome(state)
+
+        await self._change(ticket, decide, event_id)
+
+    async def fire(self, ticket_id: str) -> None:
+        """Fires whatever of this ticket is due now; nothing when another replica did."""
+        now = _now()
+
+        def decide(state: TicketSla | None, calendars: Mapping[str, BusinessCalendar]) -> Outcome:
+            if state is None:
+                return Outcome(None)
+            fired_state, fired = fire_due(state, calendars, now)
+            return Outcome(fired_state, fired)
+
+        fired = await self._change(tickets_pb2.Ticket(id=ticket_id), decide, "")
+        for deadline in fired:
+            FIRING_LAG.observe(max(0.0, (now - deadline.at).total_seconds()))
+            if deadline.kind is DeadlineKind.AUTO_CLOSE:
+                await self._auto_close(ticket_id, deadline)
+
+    async def _auto_close(self, ticket_id: str, deadline: Deadline) -> None:
+        key = f"auto-close:{ticket_id}:{deadline.since.isoformat()}"
+        try:
+            await self._tickets.comment(
+                ticket_id,
+                "Closed automatically: we have not heard back since "
+                f"{deadline.since:%Y-%m-%d %H:%M} UTC. Reply to open a new request.",
+                internal=False,
+                key=key,
+            )
+            await self._tickets.update(
+                ticket_id, tickets_pb2.Ticket(status=common_pb2.TICKET_STATUS_CLOSED), ["status"]
+            )
+        except (FailedPrecondition, NotFound) as error:
+            # Answered, closed by a person or held for review meanwhile: nothing to close.
+            log.info("auto_close_skipped", ticket=ticket_id, reason=error.message)
+            return
+        AUTO_CLOSED.inc()
+        log.info("ticket_auto_closed", ticket=ticket_id)
+
+    # ---- one decision, one write
+
+    async def _change(
+        self, ticket: tickets_pb2.Ticket, decide: Decide, event_id: str
+    ) -> list[Deadline]:
+        for _ in range(WRITE_ATTEMPTS):
+            async with self._locks.hold(ticket.id):
+                doc = await self._store.ticket(ticket.id)
+                if doc and event_id and event_id in doc.get("events", ()):
+                    return []  # applied before: a redelivery
+                before = sla_from_document(doc["state"]) if doc else None
+                calendars = await self._calendars()
+                outcome = decide(before, calendars)
+                if outcome.state is None or (outcome.state == before and not outcome.fired):
+                    return []
+                now = _now()
+                version = int(doc["version"]) if doc else 0
+                events, met = self._events(
+                    before, outcome, ticket, doc, calendars, version + 1, now
+                )
+                deadlines = next_deadlines(outcome.state, calendars, now)
+                fields = self._fields(
+                    outcome.state, ticket, doc, deadlines, calendars, now, event_id
+                )
+                outbox = outbox_fields(events)
+                stored = (
+                    await self._store.save(ticket.id, version, fields, outbox)
+                    if doc
+                    else await self._store.insert(ticket.id, fields, outbox)
+                )
+            if stored:
+                self._relay.publish_soon(ticket.id, version + 1, events)
+                self.arm(ticket.id, deadlines)
+                self._count(outcome, fields)
+                self._count_met(outcome.state, fields, met)
+                return outcome.fired
+        raise Aborted(f"the SLA of ticket {ticket.id} keeps changing; try again")
+
+    def _fields(
+        self,
+        state: TicketSla,
+        ticket: tickets_pb2.Ticket,
+        doc: Mapping[str, Any] | None,
+        deadlines: list[Deadline],
+        calendars: Mapping[str, BusinessCalendar],
+        now: datetime,
+        event_id: str,
+    ) -> dict[str, Any]:
+        calendar = calendar_for(calendars, state.calendar_id)
+        buckets = sorted({due_bucket(d.at) for d in deadlines})
+        statuses = [status_of(c, calendar, now) for c in state.clocks.values()]
+        dues = [d for d in (due_at(c, calendar) for c in state.clocks.values()) if d is not None]
+        risk = "closed" if state.status == "closed" else "ok"
+        if ClockStatus.BREACHED in statuses and state.status != "closed":
+            risk = "breached"
+        elif ClockStatus.AT_RISK in statuses and state.status != "closed":
+            risk = "at_risk"
+        previous = doc or {}
+        remembered = list(previous.get("events", ()))
+        if event_id:
+            remembered = [*remembered, event_id][-REMEMBERED_EVENTS:]
+        return {
+            "state": sla_to_document(state),
+            "deadlines": [deadline_to_document(d) for d in deadlines],
+            "buckets": buckets,
+            "next_bucket": buckets[0] if buckets else None,
+            "risk": risk,
+            "next_due": min(dues) if dues else None,
+            "number": ticket.number or previous.get("number", ""),
+            "team": ticket.team if ticket.number else previous.get("team", ""),
+            "assignee_id": ticket.assignee_id if ticket.number else previous.get("assignee_id", ""),
+            "priority": _priority(ticket) or previous.get("priority", ""),
+            "events": remembered,
+        }
+
+    def _events(
+        self,
+        before: TicketSla | None,
+        outcome: Outcome,
+        ticket: tickets_pb2.Ticket,
+        doc: Mapping[str, Any] | None,
+        calendars: Mapping[str, BusinessCalendar],
+        version: int,
+        now: datetime,
+    ) -> tuple[list[OutboxEvent], list[tuple[str, bool]]]:
+        """sla.warning / sla.breached for what fired, sla.met for clocks that stopped (and
+        which metrics were met, late or not)."""
+        state = outcome.state
+        assert state is not None
+        calendar = calendar_for(calendars, state.calendar_id)
+        previous = doc or {}
+        where = {
+            "ticket_number": ticket.number or previous.get("number", ""),
+            "team": ticket.team if ticket.number else previous.get("team", ""),
+            "assignee_id": ticket.assignee_id if ticket.number else previous.get("assignee_id", ""),
+            "priority": _priority(ticket) or previous.get("priority", ""),
+        }
+        payloads: list[tuple[str, Message]] = []
+        met_targets: list[tuple[str, bool]] = []
+        for deadline in outcome.fired:
+            if deadline.metric is None:
+                continue
+            # A breach owed by a cycle that already ended late reports that cycle.
+            late = next(
+                (
+                    c
+                    for c in (before.late_cycles if before else ())
+                    if c.metric == deadline.metric and c.started_at == deadline.since
+                ),
+                None,
+            )
+            of = replace(state, clocks={**state.clocks, deadline.metric: late}) if late else state
+            clock = clock_to_event(of, deadline.metric, calendar, now, **where)
+            if deadline.kind is DeadlineKind.WARNING:
+                payloads.append(("warning", sla_events_pb2.SlaWarning(clock=clock)))
+            elif deadline.kind is DeadlineKind.BREACH:
+                payloads.append(("breached", sla_events_pb2.SlaBreached(clock=clock)))
+        for metric, clock_after in state.clocks.items():
+            earlier = before.clocks.get(metric) if before else None
+            stopped_now = clock_after.state is ClockState.STOPPED and (
+                earlier is None or earlier.state is not ClockState.STOPPED
+            )
+            if stopped_now and clock_after.met_at is not None:
+                met = sla_events_pb2.SlaMet(
+                    clock=clock_to_event(state, metric, calendar, now, **where),
+                    breached=clock_after.breached_at is not None or _late(clock_after, calendar),
+                )
+                met.met_at.FromDatetime(clock_after.met_at)
+                payloads.append(("met", met))
+                met_targets.append((metric.value, met.breached))
+        events = [
+            OutboxEvent.new(
+                event_type=f"helpdesk.sla.{kind}.v1",
+                source=EVENT_SOURCE,
+                topic=SLA_EVENTS_TOPIC,
+                key=state.ticket_id,
+                payload=payload.SerializeToString(),
+                sequence=version * 100 + i,
+            )
+            for i, (kind, payload) in enumerate(payloads)
+        ]
+        return events, met_targets
+
+    @staticmethod
+    def _count(outcome: Outcome, fields: Mapping[str, Any]) -> None:
+        state = outcome.state
+        assert state is not None
+        team = str(fields.get("team") or "")
+        for deadline in outcome.fired:
+            if deadline.metric is None:
+                continue
+            labels = (deadline.metric.value, state.policy_id, team)
+            if deadline.kind is DeadlineKind.WARNING:
+                WARNINGS.labels(*labels).inc()
+            elif deadline.kind is DeadlineKind.BREACH:
+                BREACHES.labels(*labels).inc()
+
+    @staticmethod
+    def _count_met(
+        state: TicketSla | None, fields: Mapping[str, Any], met: list[tuple[str, bool]]
+    ) -> None:
+        assert state is not None
+        team = str(fields.get("team") or "")
+        for metric, breached in met:
+            MET.labels(metric, state.policy_id, team, str(breached).lower()).inc()
+
+
+def _late(clock: Any, calendar: BusinessCalendar) -> bool:
+    if clock.target is None or clock.met_at is None:
+        return False
+    return bool(clock.elapsed >= clock.target)
+
+
+def _priority(ticket: tickets_pb2.Ticket) -> str:
+    return priority_of(ticket) if ticket.number else ""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

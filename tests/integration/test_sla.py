@@ -1,0 +1,205 @@
+"""The SLA service on real servers: intake and sla as processes, ticket events over Kafka,
+timers in FerretDB, warnings and breaches on helpdesk.sla.events.v1. Policies are measured
+in seconds so that the clocks run out while the test waits."""
+
+import asyncio
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+from conftest import SLA_EVENTS_TOPIC
+from google.protobuf import struct_pb2
+from google.protobuf.field_mask_pb2 import FieldMask
+from kafka_tools import TopicWatcher, headers_of
+
+from helpdesk.api.common.v1 import common_pb2
+from helpdesk.api.events.v1 import sla_events_pb2
+from helpdesk.api.sla.v1 import sla_pb2, sla_pb2_grpc
+from helpdesk.api.tickets.v1 import tickets_pb2, tickets_pb2_grpc
+
+AGENT = common_pb2.Actor(id="agent-7", role=common_pb2.ACTOR_ROLE_AGENT)
+
+
+def struct(raw: dict[str, Any]) -> struct_pb2.Struct:
+    document = struct_pb2.Struct()
+    document.update(raw)
+    return document
+
+
+class Desk:
+    def __init__(self, tickets: Any, sla: Any) -> None:
+        self.tickets = tickets
+        self.sla = sla
+
+    async def policy(self, **raw: Any) -> None:
+        body = {"id": "p-" + uuid.uuid4().hex[:6], "name": "Seconds", **raw}
+        await self.sla.PutPolicy(sla_pb2.PutPolicyRequest(policy=struct(body)), timeout=10)
+
+    async def open(self, subject: str = "VPN is down") -> Any:
+        return await self.tickets.CreateTicket(
+            tickets_pb2.CreateTicketRequest(
+                request_id=f"it-{uuid.uuid4()}",
+                subject=subject,
+                description="Since this morning.",
+                requester=common_pb2.Requester(email="anna@example.com"),
+                priority=common_pb2.PRIORITY_HIGH,
+            ),
+            timeout=10,
+        )
+
+    async def status(self, ticket_id: str, status: Any) -> None:
+        await self.tickets.UpdateTicket(
+            tickets_pb2.UpdateTicketRequest(
+                id=ticket_id,
+                ticket=tickets_pb2.Ticket(status=status),
+                update_mask=FieldMask(paths=["status"]),
+                actor=AGENT,
+            ),
+            timeout=10,
+        )
+
+    async def measured(self, ticket_id: str, timeout: float = 30) -> Any:
+        """The ticket's SLA once the service has seen it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return await self.sla.GetTicketSla(
+                    sla_pb2.GetTicketSlaRequest(ticket_id=ticket_id), timeout=10
+                )
+            except grpc.aio.AioRpcError as error:
+                if error.code() != grpc.StatusCode.NOT_FOUND or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.3)
+
+
+@pytest.fixture
+async def desk(make_intake: Any, make_sla: Any) -> AsyncIterator[Desk]:
+    intake = make_intake()
+    intake.start()
+    await intake.wait_serving()
+    sla = make_sla(intake)
+    sla.start()
+    await sla.wait_serving()
+    async with (
+        grpc.aio.insecure_channel(intake.target) as to_intake,
+        grpc.aio.insecure_channel(sla.target) as to_sla,
+    ):
+        found = Desk(
+            tickets_pb2_grpc.TicketServiceStub(to_intake), sla_pb2_grpc.SlaServiceStub(to_sla)
+        )
+        found.process = sla  # type: ignore[attr-defined]
+        found.intake = intake  # type: ignore[attr-defined]
+        yield found
+
+
+def for_ticket(ticket_id: str, kind: str) -> Any:
+    def matches(record: Any) -> bool:
+        return record.key == ticket_id.encode() and headers_of(record)["ce_type"] == (
+            f"helpdesk.sla.{kind}.v1"
+        )
+
+    return matches
+
+
+async def test_a_warning_then_a_breach_arrive_on_time(infra: Any, desk: Desk) -> None:
+    await desk.policy(targets={"first_response": "8s"}, warn_share=0.5)
+    async with TopicWatcher(infra.kafka, SLA_EVENTS_TOPIC) as watcher:
+        ticket = await desk.open()
+        opened = time.monotonic()
+        (warning,) = await watcher.collect(for_ticket(ticket.id, "warning"), timeout=30)
+        warned = time.monotonic() - opened
+        (breach,) = await watcher.collect(for_ticket(ticket.id, "breached"), timeout=30)
+        breached = time.monotonic() - opened
+
+    assert 3.0 <= warned <= 6.5, warned
+    assert 7.0 <= breached <= 10.5, breached
+    clock = sla_events_pb2.SlaBreached.FromString(breach.value).clock
+    assert (clock.metric, clock.ticket_number) == ("first_response", ticket.number)
+    assert clock.target.seconds == 8
+    assert clock.priority == "high"
+    assert sla_events_pb2.SlaWarning.FromString(warning.value).clock.metric == "first_response"
+
+    sla = await desk.measured(ticket.id)
+    first = next(m for m in sla.metrics if m.metric == "first_response")
+    assert first.status == "breached"
+    assert first.HasField("breached_at")
+    at_risk = await desk.sla.ListAtRisk(
+        sla_pb2.ListAtRiskRequest(include_breached=True), timeout=10
+    )
+    assert ticket.id in [t.ticket_id for t in at_risk.tickets]
+
+
+async def test_a_public_reply_meets_the_target_and_nothing_fires(infra: Any, desk: Desk) -> None:
+    await desk.policy(targets={"first_response": "6s"})
+    async with TopicWatcher(infra.kafka, SLA_EVENTS_TOPIC) as watcher:
+        ticket = await desk.open()
+        await desk.measured(ticket.id)
+        await desk.tickets.AddComment(
+            tickets_pb2.AddCommentRequest(ticket_id=ticket.id, author=AGENT, body="On it."),
+            timeout=10,
+        )
+        (met,) = await watcher.collect(for_ticket(ticket.id, "met"), timeout=30)
+        late = await watcher.collect(
+            lambda r: (
+                r.key == ticket.id.encode() and headers_of(r)["ce_type"] != "helpdesk.sla.met.v1"
+            ),
+            count=0,
+            timeout=10.0,
+            settle=8.0,
+        )
+
+    assert late == []
+    assert sla_events_pb2.SlaMet.FromString(met.value).breached is False
+    first = next(
+        m for m in (await desk.measured(ticket.id)).metrics if m.metric == "first_response"
+    )
+    assert first.status == "met"
+
+
+async def test_waiting_on_the_requester_pauses_the_clock(infra: Any, desk: Desk) -> None:
+    await desk.policy(targets={"resolution": "8s"}, warn_share=0.9)
+    async with TopicWatcher(infra.kafka, SLA_EVENTS_TOPIC) as watcher:
+        ticket = await desk.open()
+        opened = time.monotonic()
+        await desk.measured(ticket.id)
+        await desk.status(ticket.id, common_pb2.TICKET_STATUS_PENDING)
+        await asyncio.sleep(6)
+        paused = await desk.measured(ticket.id)
+        resolution = next(m for m in paused.metrics if m.metric == "resolution")
+        assert (resolution.state, resolution.status) == ("paused", "paused")
+        await desk.status(ticket.id, common_pb2.TICKET_STATUS_OPEN)
+        (breach,) = await watcher.collect(for_ticket(ticket.id, "breached"), timeout=40)
+        breached = time.monotonic() - opened
+
+    # 8 s of business time plus the ~6 s spent waiting on the requester.
+    assert breached >= 12.5, breached
+    clock = sla_events_pb2.SlaBreached.FromString(breach.value).clock
+    assert clock.metric == "resolution"
+
+
+async def test_timers_fire_after_a_crash_and_restart(infra: Any, desk: Desk) -> None:
+    await desk.policy(targets={"first_response": "5s"})
+    async with TopicWatcher(infra.kafka, SLA_EVENTS_TOPIC) as watcher:
+        opened = [await desk.open(f"Printer {n}") for n in range(4)]
+        for ticket in opened:
+            await desk.measured(ticket.id)
+        process = desk.process  # type: ignore[attr-defined]
+        process.signal(signal.SIGKILL)
+        process.wait_exit()
+        await asyncio.sleep(7)  # every timer is overdue while nobody runs
+        process.start()
+        await process.wait_serving()
+        wanted = {t.id.encode() for t in opened}
+        breaches = await watcher.collect(
+            lambda r: r.key in wanted and headers_of(r)["ce_type"] == "helpdesk.sla.breached.v1",
+            count=4,
+            timeout=30,
+            settle=3.0,
+        )
+
+    # Each overdue timer fired, and exactly once.
+    assert sorted(r.key for r in breaches) == sorted(wanted)
