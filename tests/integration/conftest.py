@@ -243,6 +243,7 @@ def make_intake(infra: Infra, tmp_path: Path) -> Iterator[Any]:
         if group is None:
             group = f"it-intake-{suffix}"
             start_group_at_end(infra.kafka, group)
+            start_group_at_end(infra.kafka, group, SLA_EVENTS_TOPIC)
         env = service_env(
             infra,
             database or f"it_intake_{suffix}",

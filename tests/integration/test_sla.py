@@ -132,6 +132,28 @@ async def test_a_warning_then_a_breach_arrive_on_time(infra: Any, desk: Desk) ->
     )
     assert ticket.id in [t.ticket_id for t in at_risk.tickets]
 
+    # Intake keeps the state for its queue views.
+    deadline = time.monotonic() + 20
+    while (await desk.tickets.GetTicket(tickets_pb2.GetTicketRequest(id=ticket.id))).sla_state != (
+        "breached"
+    ):
+        assert time.monotonic() < deadline, "intake never recorded the breach"
+        await asyncio.sleep(0.3)
+    listed = await desk.tickets.ListTickets(
+        tickets_pb2.ListTicketsRequest(sla_states=["breached"]), timeout=10
+    )
+    assert [t.id for t in listed.tickets] == [ticket.id]
+    history = await desk.tickets.GetTicketHistory(
+        tickets_pb2.GetTicketHistoryRequest(ticket_id=ticket.id), timeout=10
+    )
+    changes = [
+        (c.old_value, c.new_value)
+        for e in history.entries
+        for c in e.changes
+        if c.field == "sla_state"
+    ]
+    assert changes == [("", "at_risk"), ("at_risk", "breached")]
+
 
 async def test_a_public_reply_meets_the_target_and_nothing_fires(infra: Any, desk: Desk) -> None:
     await desk.policy(targets={"first_response": "6s"})

@@ -10,6 +10,7 @@ from helpdesk.api.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 from helpdesk.core.grpc_server import GrpcServer, wait_for_shutdown
 from helpdesk.core.kafka import (
     INTAKE_REQUESTS_TOPIC,
+    SLA_EVENTS_TOPIC,
     TICKET_EVENTS_TOPIC,
     create_broker,
     dead_letter_topic,
@@ -22,7 +23,7 @@ from helpdesk.core.outbox import OutboxRelay
 from helpdesk.core.settings import load_settings
 from helpdesk.core.telemetry import setup_tracing, shutdown_tracing, start_metrics_server
 from helpdesk.intake.commands import TicketCommands
-from helpdesk.intake.events import register_intake_subscriber
+from helpdesk.intake.events import register_intake_subscriber, register_sla_subscriber
 from helpdesk.intake.grpc_api import ReportApi, TicketService
 from helpdesk.intake.http_api import ChatSecrets, HttpServer, MailPiping, create_app
 from helpdesk.intake.mailbox import Mailbox
@@ -86,6 +87,7 @@ async def main() -> None:
             topics=[
                 INTAKE_REQUESTS_TOPIC,
                 TICKET_EVENTS_TOPIC,
+                SLA_EVENTS_TOPIC,
                 dead_letter_topic(settings.intake_consumer_group),
             ],
         )
@@ -106,6 +108,7 @@ async def main() -> None:
         dedup_window=timedelta(seconds=settings.dedup_window_seconds),
     )
     register_intake_subscriber(broker, commands, group=settings.intake_consumer_group)
+    register_sla_subscriber(broker, commands, group=settings.intake_consumer_group)
     await broker.start()
     relay.start()
     mailbox = _mailbox(settings, commands)

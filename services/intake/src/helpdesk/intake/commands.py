@@ -47,6 +47,8 @@ from helpdesk.intake.store import DuplicateKey, TicketStore
 log = get_logger(__name__)
 
 EVENT_SOURCE = "helpdesk/intake"
+# Who SLA changes are by in a ticket's history.
+SLA_ACTOR = "sla"
 TICKET_CREATED = "helpdesk.ticket.created.v1"
 # What a command raises when the store is away or busy: the caller tries again later
 # (a Kafka message is read again, a mail stays unread, an HTTP client gets 503).
@@ -385,6 +387,18 @@ class TicketCommands:
         assert end is not None
         facts = await self._store.report_facts(start, end)
         return reports.report(facts, start, end, grouping)
+
+    async def record_sla(self, ticket_id: str, metric: str, state: str, event_id: str) -> None:
+        """What the SLA service reported for one metric of a ticket (at_risk, breached, met);
+        a change of the ticket's worst state goes into its history."""
+        entry = {
+            "at": store_precision(datetime.now(UTC)),
+            "actor": actor_to_document(Actor(SLA_ACTOR, Role.SYSTEM)),
+            "action": "sla_changed",
+            "event_id": event_id,
+            "reason": f"{metric.replace('_', ' ')}: {state.replace('_', ' ')}",
+        }
+        await self._store.record_sla(ticket_id, metric, state, entry)
 
     async def conversation_ticket(self, conversation: str) -> str | None:
         """The ticket a chat conversation continues (None: the next message opens one)."""

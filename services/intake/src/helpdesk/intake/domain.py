@@ -314,6 +314,8 @@ class Ticket:
     assignment_keys: tuple[str, ...] = ()
     # Idempotency keys of the latest comments, so a retried or redelivered reply is added once.
     comment_keys: tuple[str, ...] = ()
+    # What the SLA service last reported (see SLA_STATES); never written with the ticket.
+    sla_state: str = ""
     rating: "Rating | None" = None
     # A bad rating waits for a person: automation may not close the ticket meanwhile.
     review_required: bool = False
@@ -477,6 +479,10 @@ ORDERS = ("newest", "oldest")
 MAX_FILTER_VALUES = 50
 
 
+# The SLA states a ticket can be listed by, as the SLA service's events set them.
+SLA_STATES = ("at_risk", "breached")
+
+
 @dataclass(frozen=True)
 class TicketQuery:
     """Which tickets a listing shows, and in which order. Empty fields filter nothing."""
@@ -494,6 +500,7 @@ class TicketQuery:
     updated_before: datetime | None = None
     subject_contains: str = ""
     order: str = "newest"
+    sla_states: tuple[str, ...] = ()
 
     def fingerprint(self) -> str:
         """Names the listing, so a page token is only accepted by the listing it came from."""
@@ -515,6 +522,7 @@ def ticket_query(
     updated_before: datetime | None,
     subject_contains: str,
     order: str,
+    sla_states: list[str] | None = None,
 ) -> TicketQuery:
     """A checked, normalised query; refuses contradictions and oversized filters by field."""
     problems: list[FieldViolation] = []
@@ -530,6 +538,12 @@ def ticket_query(
     ):
         if after and before and before <= after:
             problems.append(FieldViolation(name, "must be later than the matching _after"))
+    sla_wanted = sorted({s.strip().lower() for s in sla_states or ()})
+    for i, state in enumerate(sla_wanted):
+        if state not in SLA_STATES:
+            problems.append(
+                FieldViolation(f"sla_states[{i}]", f"must be one of {', '.join(SLA_STATES)}")
+            )
     text = " ".join(subject_contains.split())
     if len(text) > MAX_SUBJECT:
         problems.append(FieldViolation("subject_contains", f"at most {MAX_SUBJECT} characters"))
@@ -549,4 +563,5 @@ def ticket_query(
         updated_before=updated_before,
         subject_contains=text,
         order=order_value,
+        sla_states=tuple(sla_wanted),
     )

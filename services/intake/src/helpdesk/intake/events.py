@@ -15,11 +15,13 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from google.protobuf.message import DecodeError
 
+from helpdesk.api.events.v1 import sla_events_pb2
 from helpdesk.api.tickets.v1 import tickets_pb2
 from helpdesk.core.errors import InvalidArgument
 from helpdesk.core.kafka import (
     INTAKE_REQUESTS_TOPIC,
     PROTOBUF_CONTENT_TYPE,
+    SLA_EVENTS_TOPIC,
     publish_dead_letter,
     record_headers,
 )
@@ -92,3 +94,44 @@ def register_intake_subscriber(
             return
         INTAKE_MESSAGES.labels("created").inc()
         log.debug("intake_message_done", position=position, ticket=ticket.number)
+
+
+# What each SLA event says about its metric.
+SlaPayload = (
+    type[sla_events_pb2.SlaWarning] | type[sla_events_pb2.SlaBreached] | type[sla_events_pb2.SlaMet]
+)
+_SLA_STATES: dict[str, tuple[SlaPayload, str]] = {
+    "helpdesk.sla.warning.v1": (sla_events_pb2.SlaWarning, "at_risk"),
+    "helpdesk.sla.breached.v1": (sla_events_pb2.SlaBreached, "breached"),
+    "helpdesk.sla.met.v1": (sla_events_pb2.SlaMet, "met"),
+}
+
+
+def register_sla_subscriber(broker: KafkaBroker, commands: TicketCommands, *, group: str) -> None:
+    """Keeps each ticket's SLA state as the SLA service reports it, for queue views."""
+
+    @broker.subscriber(
+        SLA_EVENTS_TOPIC,
+        group_id=group,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_sla_event(message: KafkaMessage) -> None:
+        headers = record_headers(message)
+        known = _SLA_STATES.get(headers.get("ce_type", ""))
+        if known is None:
+            return
+        payload, state = known
+        try:
+            clock = payload.FromString(message.body).clock
+            await commands.record_sla(
+                clock.ticket_id, clock.metric, state, headers.get("ce_id", "")
+            )
+        except DecodeError as error:
+            await publish_dead_letter(
+                broker, group, message, f"malformed SLA event: {error}", "invalid"
+            )
+        except TRANSIENT_ERRORS:
+            log.warning("sla_event_retry", exc_info=True)
+            await asyncio.sleep(RETRY_DELAY_SECONDS)
+            raise

@@ -202,6 +202,7 @@ class Ticket(BaseModel):
     review_required: bool
     merged_into: str
     links: list[TicketLink]
+    sla_state: str = Field(description='"", "at_risk" or "breached", as the SLA service reports')
 
 
 class Actor(BaseModel):
@@ -367,6 +368,7 @@ def ticket_json(ticket: domain.Ticket) -> Ticket:
             TicketLink(kind=k.kind, ticket_number=k.ticket_number, ticket_id=k.ticket_id)
             for k in ticket.links
         ],
+        sla_state=ticket.sla_state,
     )
 
 

@@ -118,6 +118,7 @@ def ticket_to_proto(ticket: Ticket) -> tickets_pb2.Ticket:
         review_required=ticket.review_required,
         merged_into=ticket.merged_into,
         links=[link_to_proto(link) for link in ticket.links],
+        sla_state=ticket.sla_state,
     )
 
 
@@ -209,6 +210,7 @@ def ticket_from_document(doc: dict[str, Any]) -> Ticket:
         reopen_count=int(doc.get("reopen_count", 0)),
         assignment_keys=tuple(doc.get("assignment_keys") or ()),
         comment_keys=tuple(doc.get("comment_keys") or ()),
+        sla_state=str(doc.get("sla_state") or ""),
         rating=_rating_from_document(doc.get("rating")),
         review_required=bool(doc.get("review_required", False)),
         merged_into=doc.get("merged_into", ""),
@@ -420,4 +422,5 @@ def query_from_proto(request: tickets_pb2.ListTicketsRequest) -> TicketQuery:
         updated_before=_optional_datetime(request, "updated_before"),
         subject_contains=request.subject_contains,
         order=request.order_by,
+        sla_states=list(request.sla_states),
     )

@@ -121,6 +121,31 @@ class TicketStore:
         )
         return None
 
+    async def record_sla(
+        self, ticket_id: str, metric: str, state: str, entry: Document
+    ) -> str | None:
+        """Keeps what the SLA service reported for one metric, and the ticket's worst state;
+        the old worst state, None when there is no such ticket. Not a ticket version: the
+        SLA is the SLA service's fact, so it never races the ticket's own writers."""
+        doc = await self.tickets.find_one_and_update(
+            {"_id": ticket_id},
+            # No projection: FerretDB does not take one on findAndModify.
+            {"$set": {f"sla_metrics.{metric}": state}},
+        )
+        if doc is None:
+            return None
+        old = str(doc.get("sla_state") or "")
+        metrics = {**(doc.get("sla_metrics") or {}), metric: state}
+        worst = next((s for s in ("breached", "at_risk") if s in metrics.values()), "")
+        update: Document = {"$set": {"sla_state": worst}}
+        if worst != old:
+            change = {"field": "sla_state", "old": old, "new": worst}
+            update["$push"] = {
+                "history": {**entry, "version": doc.get("version", 0), "changes": [change]}
+            }
+        await self.tickets.update_one({"_id": ticket_id}, update)
+        return old
+
     async def conversation_ticket(self, conversation: str) -> str | None:
         """The id of the ticket a chat conversation continues, None for a new one."""
         held = await self._conversations.find_one({"_id": conversation})
@@ -267,6 +292,8 @@ def ticket_filter(query: TicketQuery) -> Document:
         selector["channel"] = query.channel.value
     if query.requester_email:
         selector["requester.email"] = query.requester_email
+    if query.sla_states:
+        selector["sla_state"] = _one_or_any(list(query.sla_states))
     if query.priorities:
         selector["priority"] = _one_or_any([p.value for p in query.priorities])
     if query.tags:

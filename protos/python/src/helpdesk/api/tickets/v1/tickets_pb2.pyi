@@ -71,6 +71,7 @@ class Ticket(_message.Message):
     REVIEW_REQUIRED_FIELD_NUMBER: _builtins.int
     MERGED_INTO_FIELD_NUMBER: _builtins.int
     LINKS_FIELD_NUMBER: _builtins.int
+    SLA_STATE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Opaque, stable id; the Kafka key of the ticket's events."""
     number: _builtins.str
@@ -97,6 +98,10 @@ class Ticket(_message.Message):
     """Set by a bad rating until an agent closes or reopens the ticket."""
     merged_into: _builtins.str
     """The number of the ticket this one was merged into."""
+    sla_state: _builtins.str
+    """The SLA as the SLA service last reported it: "" (not measured or all well), "at_risk"
+    (a warning fired) or "breached". Read-only here.
+    """
     @_builtins.property
     def requester(self) -> _common_pb2.Requester: ...
     @_builtins.property
@@ -146,10 +151,11 @@ class Ticket(_message.Message):
         review_required: _builtins.bool = ...,
         merged_into: _builtins.str = ...,
         links: _abc.Iterable[Global___TicketLink] | None = ...,
+        sla_state: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "created_at", b"created_at", "first_response_at", b"first_response_at", "rating", b"rating", "requester", b"requester", "resolved_at", b"resolved_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "category", b"category", "channel", b"channel", "closed_at", b"closed_at", "created_at", b"created_at", "custom_fields", b"custom_fields", "description", b"description", "first_response_at", b"first_response_at", "id", b"id", "links", b"links", "merged_into", b"merged_into", "number", b"number", "priority", b"priority", "rating", b"rating", "reopen_count", b"reopen_count", "request_id", b"request_id", "requester", b"requester", "resolved_at", b"resolved_at", "review_required", b"review_required", "status", b"status", "subject", b"subject", "tags", b"tags", "team", b"team", "tier", b"tier", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "category", b"category", "channel", b"channel", "closed_at", b"closed_at", "created_at", b"created_at", "custom_fields", b"custom_fields", "description", b"description", "first_response_at", b"first_response_at", "id", b"id", "links", b"links", "merged_into", b"merged_into", "number", b"number", "priority", b"priority", "rating", b"rating", "reopen_count", b"reopen_count", "request_id", b"request_id", "requester", b"requester", "resolved_at", b"resolved_at", "review_required", b"review_required", "sla_state", b"sla_state", "status", b"status", "subject", b"subject", "tags", b"tags", "team", b"team", "tier", b"tier", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -462,6 +468,7 @@ class ListTicketsRequest(_message.Message):
     UPDATED_BEFORE_FIELD_NUMBER: _builtins.int
     SUBJECT_CONTAINS_FIELD_NUMBER: _builtins.int
     ORDER_BY_FIELD_NUMBER: _builtins.int
+    SLA_STATES_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """At most this many tickets (1-500; 0 means 50)."""
     page_token: _builtins.str
@@ -498,6 +505,10 @@ class ListTicketsRequest(_message.Message):
     def updated_after(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def updated_before(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def sla_states(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Any of these SLA states: "at_risk", "breached"."""
+
     def __init__(
         self,
         *,
@@ -517,10 +528,11 @@ class ListTicketsRequest(_message.Message):
         updated_before: _timestamp_pb2.Timestamp | None = ...,
         subject_contains: _builtins.str = ...,
         order_by: _builtins.str = ...,
+        sla_states: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_after", b"created_after", "created_before", b"created_before", "updated_after", b"updated_after", "updated_before", b"updated_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "channel", b"channel", "created_after", b"created_after", "created_before", b"created_before", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "priorities", b"priorities", "requester_email", b"requester_email", "status", b"status", "statuses", b"statuses", "subject_contains", b"subject_contains", "tags", b"tags", "team", b"team", "updated_after", b"updated_after", "updated_before", b"updated_before"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "channel", b"channel", "created_after", b"created_after", "created_before", b"created_before", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "priorities", b"priorities", "requester_email", b"requester_email", "sla_states", b"sla_states", "status", b"status", "statuses", b"statuses", "subject_contains", b"subject_contains", "tags", b"tags", "team", b"team", "updated_after", b"updated_after", "updated_before", b"updated_before"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
