@@ -97,6 +97,10 @@ bench: install  ## benchmark: CreateTicket and the intake topic, plus FerretDB's
 bench-queue: install  ## benchmark: queue views (ListTickets) over TICKETS stored tickets (default 1,000,000)
 	$(PY) -m benchmarks.queue_view --tickets $${TICKETS:-1000000}
 
+.PHONY: bench-routing
+bench-routing: install  ## benchmark: created -> assigned latency and routing decisions per second
+	$(PY) -m benchmarks.routing
+
 .PHONY: clean
 clean:  ## remove local data and logs (keeps downloads)
 	rm -rf .local

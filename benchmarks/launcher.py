@@ -2,8 +2,9 @@
 
 Kafka and MongoDB: the ones named by HELPDESK_KAFKA_BOOTSTRAP_SERVERS and HELPDESK_MONGODB_URI
 when both are set; otherwise a private Kafka and FerretDB from deploy/local/infra.sh, with
-their own data folder and ports, wiped before and stopped after. Intake: one
-`python -m helpdesk.intake` process on a database and consumer group of its own.
+their own data folder and ports, wiped before and stopped after. Services: one
+`python -m helpdesk.<name>` process each (intake, routing), on a database and consumer group
+of their own.
 """
 
 import os
@@ -12,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,12 +112,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class IntakeProcess:
-    """One intake service as a real process, on its own database and consumer group."""
+class ServiceProcess:
+    """One help desk service (`python -m helpdesk.<name>`) as a real process, on its own
+    database; `env` adds the service's own settings (consumer group, where intake is)."""
 
     def __init__(
-        self, infra: Infra, *, database: str, group: str, log_path: Path, log_level: str
+        self,
+        infra: Infra,
+        *,
+        name: str,
+        database: str,
+        log_path: Path,
+        log_level: str,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        self.name = name
         self.grpc_port = free_port()
         self.log_path = log_path
         # The caller's own HELPDESK_* and OTEL_* settings are left out: the numbers should
@@ -130,13 +140,12 @@ class IntakeProcess:
             HELPDESK_KAFKA_BOOTSTRAP_SERVERS=infra.kafka,
             HELPDESK_MONGODB_URI=infra.mongodb_uri,
             HELPDESK_MONGODB_DATABASE=database,
-            HELPDESK_INTAKE_CONSUMER_GROUP=group,
             HELPDESK_GRPC_HOST="127.0.0.1",
             HELPDESK_GRPC_PORT=str(self.grpc_port),
             HELPDESK_METRICS_PORT="0",
-            HELPDESK_HTTP_PORT="0",
             HELPDESK_LOG_LEVEL=log_level,
         )
+        self._env.update(env or {})
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -147,7 +156,7 @@ class IntakeProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "helpdesk.intake"],
+                [sys.executable, "-m", f"helpdesk.{self.name}"],
                 env=self._env,
                 stdout=log,
                 stderr=log,
@@ -159,14 +168,14 @@ class IntakeProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process is None or self._process.poll() is not None:
-                raise LaunchError(f"intake exited during start:\n{self.log_tail()}")
+                raise LaunchError(f"{self.name} exited during start:\n{self.log_tail()}")
             if self.serving():
                 return
             time.sleep(0.2)
-        raise LaunchError(f"intake not SERVING after {timeout:.0f} s:\n{self.log_tail()}")
+        raise LaunchError(f"{self.name} not SERVING after {timeout:.0f} s:\n{self.log_tail()}")
 
     def serving(self) -> bool:
-        """Whether intake's health service says SERVING now (its MongoDB and Kafka answer)."""
+        """Whether the health service says SERVING now (its MongoDB and Kafka answer)."""
         with grpc.insecure_channel(self.target) as channel:
             health = health_pb2_grpc.HealthStub(channel)
             try:
@@ -178,8 +187,11 @@ class IntakeProcess:
                 return False  # not listening (yet), or too busy to answer in a second
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def stop(self) -> int | None:
-        """SIGTERM (intake drains), SIGKILL if it is still there after 30 s; its exit code."""
+        """SIGTERM (the service drains), SIGKILL if still there after 30 s; its exit code."""
         if self._process is None:
             return None
         if self._process.poll() is None:
@@ -196,3 +208,19 @@ class IntakeProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
+
+
+class IntakeProcess(ServiceProcess):
+    """Intake on its own database and intake-topic consumer group, HTTP channels off."""
+
+    def __init__(
+        self, infra: Infra, *, database: str, group: str, log_path: Path, log_level: str
+    ) -> None:
+        super().__init__(
+            infra,
+            name="intake",
+            database=database,
+            log_path=log_path,
+            log_level=log_level,
+            env={"HELPDESK_INTAKE_CONSUMER_GROUP": group, "HELPDESK_HTTP_PORT": "0"},
+        )

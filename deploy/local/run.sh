@@ -2,11 +2,25 @@
 # `make run`: the whole system on this machine. Starts Kafka and FerretDB (unless
 # HELPDESK_KAFKA_BOOTSTRAP_SERVERS and HELPDESK_MONGODB_URI point elsewhere), then every
 # service, prints the endpoints, and on Ctrl-C stops everything it started.
+#
+# A second copy beside a running one needs its own HELPDESK_LOCAL_DIR and ports:
+# HELPDESK_LOCAL_PORT_OFFSET (e.g. 100) shifts every port it opens, Kafka's and FerretDB's
+# too unless HELPDESK_LOCAL_KAFKA_PORT / HELPDESK_LOCAL_MONGODB_PORT name them.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 LOCAL="${HELPDESK_LOCAL_DIR:-$ROOT/.local}"
 PY="$ROOT/.venv/bin/python"
 mkdir -p "$LOCAL/log"
+
+offset="${HELPDESK_LOCAL_PORT_OFFSET:-0}"
+[[ "$offset" =~ ^[0-9]+$ ]] || { echo "HELPDESK_LOCAL_PORT_OFFSET must be a number" >&2; exit 2; }
+export HELPDESK_LOCAL_KAFKA_PORT="${HELPDESK_LOCAL_KAFKA_PORT:-$((9092 + offset))}"
+export HELPDESK_LOCAL_MONGODB_PORT="${HELPDESK_LOCAL_MONGODB_PORT:-$((27017 + offset))}"
+intake_grpc=$((50051 + offset))
+routing_grpc=$((50052 + offset))
+export HELPDESK_HTTP_PORT="${HELPDESK_HTTP_PORT:-$((8080 + offset))}"
+# Routing applies its decisions through intake's AssignTicket.
+export HELPDESK_INTAKE_TARGET="127.0.0.1:$intake_grpc"
 
 started_infra=0
 pids=()
@@ -26,17 +40,19 @@ trap stop_all INT TERM EXIT
 if [[ -z "${HELPDESK_KAFKA_BOOTSTRAP_SERVERS:-}" || -z "${HELPDESK_MONGODB_URI:-}" ]]; then
   "$ROOT/deploy/local/infra.sh" up
   started_infra=1
-  export HELPDESK_KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:${HELPDESK_LOCAL_KAFKA_PORT:-9092}"
-  export HELPDESK_MONGODB_URI="mongodb://127.0.0.1:${HELPDESK_LOCAL_MONGODB_PORT:-27017}/"
+  export HELPDESK_KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$HELPDESK_LOCAL_KAFKA_PORT"
+  export HELPDESK_MONGODB_URI="mongodb://127.0.0.1:$HELPDESK_LOCAL_MONGODB_PORT/"
 fi
 
 # name grpc-port metrics-port, as in the house plan's port table.
 services=(
-  "intake 50051 9101"
+  "intake $intake_grpc $((9101 + offset))"
+  "routing $routing_grpc $((9102 + offset))"
 )
 for entry in "${services[@]}"; do
   read -r name grpc metrics <<<"$entry"
-  HELPDESK_GRPC_PORT=$grpc HELPDESK_METRICS_PORT=$metrics \
+  # each its own database, as in the chart, even when HELPDESK_MONGODB_DATABASE is set
+  HELPDESK_GRPC_PORT=$grpc HELPDESK_METRICS_PORT=$metrics HELPDESK_MONGODB_DATABASE="helpdesk_$name" \
     "$PY" -m "helpdesk.$name" >>"$LOCAL/log/$name.log" 2>&1 &
   pids+=("$!")
   echo "starting $name (pid $!, log $LOCAL/log/$name.log)"
@@ -50,25 +66,42 @@ for entry in "${services[@]}"; do
   fi
 done
 
+# The examples name the servers only where they are not the scripts' defaults.
+intake_arg="" routing_arg="" kafka_arg=""
+[[ $intake_grpc == 50051 ]] || intake_arg=" --intake 127.0.0.1:$intake_grpc"
+[[ $routing_grpc == 50052 ]] || routing_arg=" --routing 127.0.0.1:$routing_grpc"
+[[ $HELPDESK_KAFKA_BOOTSTRAP_SERVERS == 127.0.0.1:9092 ]] || kafka_arg=" --kafka $HELPDESK_KAFKA_BOOTSTRAP_SERVERS"
+http="http://127.0.0.1:$HELPDESK_HTTP_PORT"
+
 cat <<EOT
 
 The help desk is running.
   Kafka               $HELPDESK_KAFKA_BOOTSTRAP_SERVERS
   MongoDB (FerretDB)  $HELPDESK_MONGODB_URI
-  intake gRPC         127.0.0.1:50051   metrics http://127.0.0.1:9101/metrics
-  intake HTTP/JSON    http://127.0.0.1:8080/docs (OpenAPI), Alertmanager webhook /v1/webhooks/alertmanager
+  intake gRPC         127.0.0.1:$intake_grpc   metrics http://127.0.0.1:$((9101 + offset))/metrics
+  intake HTTP/JSON    $http/docs (OpenAPI), Alertmanager webhook /v1/webhooks/alertmanager
+  routing gRPC        127.0.0.1:$routing_grpc   metrics http://127.0.0.1:$((9102 + offset))/metrics
 
-Open a ticket (gRPC):
-  .venv/bin/python deploy/local/create_ticket.py --subject "VPN is down" --email ann@example.com
+Tell routing who works where (teams, agents and rules, as JSON documents):
+  .venv/bin/python deploy/local/routing_admin.py$routing_arg put-team '{"id": "it", "name": "IT support", "department": "it"}'
+  .venv/bin/python deploy/local/routing_admin.py$routing_arg put-agent '{"id": "kim", "name": "Kim", "email": "kim@example.com", "teams": ["it"], "capacity": 5, "availability": "online"}'
+  .venv/bin/python deploy/local/routing_admin.py$routing_arg put-rule '{"id": "vpn", "name": "VPN to IT", "conditions": [{"type": "words", "words": ["vpn"]}], "actions": [{"type": "set_team", "team": "it"}]}'
+
+Open a ticket (gRPC); with the above, routing assigns it to kim:
+  .venv/bin/python deploy/local/create_ticket.py$intake_arg --subject "VPN is down" --email ann@example.com
 
 Or over HTTP:
-  curl -s -X POST http://127.0.0.1:8080/v1/tickets -H 'content-type: application/json' \
+  curl -s -X POST $http/v1/tickets -H 'content-type: application/json' \\
     -d '{"subject": "Printer jammed", "description": "3rd floor", "requester": {"email": "ann@example.com"}}'
 
 Or publish a request on the intake topic (JSON, see README):
-  .venv/bin/python deploy/local/create_ticket.py --via-kafka --subject "Disk full on db-7" --email monitoring@example.com
+  .venv/bin/python deploy/local/create_ticket.py$kafka_arg --via-kafka --subject "Disk full on db-7" --email monitoring@example.com
 
 Press Ctrl-C to stop everything.
 EOT
-wait -n "${pids[@]}" || true
-echo "a service exited; see the logs under $LOCAL/log" >&2
+status=0
+wait -n "${pids[@]}" || status=$?
+# Ctrl-C reaches the services too and they stop cleanly; any other end is news.
+if [[ $status != 0 ]]; then
+  echo "a service exited with status $status; see the logs under $LOCAL/log" >&2
+fi
