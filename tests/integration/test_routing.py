@@ -309,6 +309,6 @@ async def test_a_resolution_breach_escalates_and_a_redelivery_does_not_again(
     history = await desk.tickets.GetTicketHistory(
         tickets_pb2.GetTicketHistoryRequest(ticket_id=ticket.id), timeout=10
     )
-    escalations = [e for e in history.entries if "breached" in e.reason]
+    escalations = [e for e in history.entries if e.action == "assigned" and "breached" in e.reason]
     assert len(escalations) == 1
     assert "SLA resolution target breached" in escalations[0].reason

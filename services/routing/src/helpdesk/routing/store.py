@@ -33,7 +33,9 @@ Document = dict[str, Any]
 
 
 class RoutingStore:
-    def __init__(self, database: AsyncDatabase[Document]) -> None:
+    def __init__(
+        self, database: AsyncDatabase[Document], *, directory_ttl_seconds: float = 2.0
+    ) -> None:
         self.teams = database["teams"]
         self.agents = database["agents"]
         self.rules = database["routing_rules"]
@@ -41,6 +43,11 @@ class RoutingStore:
         self.placements = database["placements"]
         # One document per ticket an agent holds: `<agent>#<n>`, n below their capacity.
         self.slots = database["capacity_slots"]
+        # Teams and rules change rarely and are read for every decision: kept for a moment
+        # (this replica's own changes drop them at once; another's show within the TTL).
+        self._ttl = directory_ttl_seconds
+        self._teams: tuple[float, list[Team]] | None = None
+        self._rules: tuple[float, list[Rule]] | None = None
 
     async def create_indexes(self) -> None:
         await ensure_indexes(
@@ -61,9 +68,13 @@ class RoutingStore:
         await self.teams.replace_one(
             {"_id": team.id}, {"definition": dump_team(team), "updated_at": _now()}, upsert=True
         )
+        self._teams = None
 
     async def all_teams(self) -> list[Team]:
-        return [parse_team(doc["definition"]) async for doc in self.teams.find({})]
+        if self._teams is None or time.monotonic() - self._teams[0] > self._ttl:
+            teams = [parse_team(doc["definition"]) async for doc in self.teams.find({})]
+            self._teams = (time.monotonic(), teams)
+        return list(self._teams[1])
 
     async def put_agent(self, agent: Agent) -> None:
         await self.agents.update_one(
@@ -88,12 +99,17 @@ class RoutingStore:
         await self.rules.replace_one(
             {"_id": rule.id}, {"definition": dump_rule(rule), "updated_at": _now()}, upsert=True
         )
+        self._rules = None
 
     async def delete_rule(self, rule_id: str) -> bool:
+        self._rules = None
         return (await self.rules.delete_one({"_id": rule_id})).deleted_count == 1
 
     async def all_rules(self) -> list[Rule]:
-        return [parse_rule(doc["definition"]) async for doc in self.rules.find({})]
+        if self._rules is None or time.monotonic() - self._rules[0] > self._ttl:
+            rules = [parse_rule(doc["definition"]) async for doc in self.rules.find({})]
+            self._rules = (time.monotonic(), rules)
+        return list(self._rules[1])
 
     # ---- load and capacity
 
@@ -120,10 +136,11 @@ class RoutingStore:
     async def reserve(self, agent_id: str, capacity: int, ticket_id: str) -> bool:
         """Takes one of the agent's free slots for the ticket; False when all are taken.
         Idempotent: a ticket that already holds one of the agent's slots keeps it."""
-        held = await self.slots.find_one({"ticket_id": ticket_id, "agent_id": agent_id})
-        if held:
-            return True
-        taken = {doc["_id"] async for doc in self.slots.find({"agent_id": agent_id}, {"_id": 1})}
+        taken: set[str] = set()
+        async for doc in self.slots.find({"agent_id": agent_id}, {"_id": 1, "ticket_id": 1}):
+            if doc.get("ticket_id") == ticket_id:
+                return True
+            taken.add(doc["_id"])
         for n in range(capacity):
             slot_id = f"{agent_id}#{n}"
             if slot_id in taken:
