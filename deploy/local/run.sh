@@ -18,8 +18,9 @@ export HELPDESK_LOCAL_KAFKA_PORT="${HELPDESK_LOCAL_KAFKA_PORT:-$((9092 + offset)
 export HELPDESK_LOCAL_MONGODB_PORT="${HELPDESK_LOCAL_MONGODB_PORT:-$((27017 + offset))}"
 intake_grpc=$((50051 + offset))
 routing_grpc=$((50052 + offset))
+sla_grpc=$((50053 + offset))
 export HELPDESK_HTTP_PORT="${HELPDESK_HTTP_PORT:-$((8080 + offset))}"
-# Routing applies its decisions through intake's AssignTicket.
+# Routing applies its decisions through intake's AssignTicket; sla auto-closes through intake.
 export HELPDESK_INTAKE_TARGET="127.0.0.1:$intake_grpc"
 
 started_infra=0
@@ -48,6 +49,7 @@ fi
 services=(
   "intake $intake_grpc $((9101 + offset))"
   "routing $routing_grpc $((9102 + offset))"
+  "sla $sla_grpc $((9103 + offset))"
 )
 for entry in "${services[@]}"; do
   read -r name grpc metrics <<<"$entry"
@@ -67,9 +69,10 @@ for entry in "${services[@]}"; do
 done
 
 # The examples name the servers only where they are not the scripts' defaults.
-intake_arg="" routing_arg="" kafka_arg=""
+intake_arg="" routing_arg="" sla_arg="" kafka_arg=""
 [[ $intake_grpc == 50051 ]] || intake_arg=" --intake 127.0.0.1:$intake_grpc"
 [[ $routing_grpc == 50052 ]] || routing_arg=" --routing 127.0.0.1:$routing_grpc"
+[[ $sla_grpc == 50053 ]] || sla_arg=" --sla 127.0.0.1:$sla_grpc"
 [[ $HELPDESK_KAFKA_BOOTSTRAP_SERVERS == 127.0.0.1:9092 ]] || kafka_arg=" --kafka $HELPDESK_KAFKA_BOOTSTRAP_SERVERS"
 http="http://127.0.0.1:$HELPDESK_HTTP_PORT"
 
@@ -81,14 +84,22 @@ The help desk is running.
   intake gRPC         127.0.0.1:$intake_grpc   metrics http://127.0.0.1:$((9101 + offset))/metrics
   intake HTTP/JSON    $http/docs (OpenAPI), Alertmanager webhook /v1/webhooks/alertmanager
   routing gRPC        127.0.0.1:$routing_grpc   metrics http://127.0.0.1:$((9102 + offset))/metrics
+  sla gRPC            127.0.0.1:$sla_grpc   metrics http://127.0.0.1:$((9103 + offset))/metrics
 
 Tell routing who works where (teams, agents and rules, as JSON documents):
   .venv/bin/python deploy/local/routing_admin.py$routing_arg put-team '{"id": "it", "name": "IT support", "department": "it"}'
   .venv/bin/python deploy/local/routing_admin.py$routing_arg put-agent '{"id": "kim", "name": "Kim", "email": "kim@example.com", "teams": ["it"], "capacity": 5, "availability": "online"}'
   .venv/bin/python deploy/local/routing_admin.py$routing_arg put-rule '{"id": "vpn", "name": "VPN to IT", "conditions": [{"type": "words", "words": ["vpn"]}], "actions": [{"type": "set_team", "team": "it"}]}'
 
-Open a ticket (gRPC); with the above, routing assigns it to kim:
+Give sla its targets (minutes, or "90s", "4h"; counted 24/7 unless the policy names a calendar_id):
+  .venv/bin/python deploy/local/sla_admin.py$sla_arg put-calendar '{"id": "office", "name": "Office hours", "time_zone": "Europe/Moscow", "hours": {"monday": [{"start": "09:00", "end": "18:00"}], "tuesday": [{"start": "09:00", "end": "18:00"}], "wednesday": [{"start": "09:00", "end": "18:00"}], "thursday": [{"start": "09:00", "end": "18:00"}], "friday": [{"start": "09:00", "end": "18:00"}]}}'
+  .venv/bin/python deploy/local/sla_admin.py$sla_arg put-policy '{"id": "std", "name": "Standard", "targets": {"first_response": "2m", "resolution": "4h"}}'
+  .venv/bin/python deploy/local/sla_admin.py$sla_arg list
+
+Open a ticket (gRPC); with the above, routing assigns it to kim and sla starts its clocks:
   .venv/bin/python deploy/local/create_ticket.py$intake_arg --subject "VPN is down" --email ann@example.com
+  .venv/bin/python deploy/local/sla_admin.py$sla_arg ticket <its id>
+  .venv/bin/python deploy/local/sla_admin.py$sla_arg at-risk --include-breached
 
 Or over HTTP:
   curl -s -X POST $http/v1/tickets -H 'content-type: application/json' \\
