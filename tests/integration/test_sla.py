@@ -225,3 +225,18 @@ async def test_timers_fire_after_a_crash_and_restart(infra: Any, desk: Desk) -> 
 
     # Each overdue timer fired, and exactly once.
     assert sorted(r.key for r in breaches) == sorted(wanted)
+
+
+async def test_an_edited_policy_applies_to_open_tickets(infra: Any, desk: Desk) -> None:
+    body = {"id": "edited-" + uuid.uuid4().hex[:6], "name": "Edited"}
+    put = desk.sla.PutPolicy
+    await put(sla_pb2.PutPolicyRequest(policy=struct({**body, "targets": {"first_response": 60}})))
+    async with TopicWatcher(infra.kafka, SLA_EVENTS_TOPIC) as watcher:
+        ticket = await desk.open()
+        await desk.measured(ticket.id)
+        tightened = {**body, "targets": {"first_response": "6s"}}
+        await put(sla_pb2.PutPolicyRequest(policy=struct(tightened)), timeout=30)
+        (breach,) = await watcher.collect(for_ticket(ticket.id, "breached"), timeout=30)
+
+    clock = sla_events_pb2.SlaBreached.FromString(breach.value).clock
+    assert (clock.metric, clock.target.seconds) == ("first_response", 6)

@@ -109,7 +109,21 @@ class SlaCommands:
                 [FieldViolation("calendar_id", f"no calendar {policy.calendar_id!r}")]
             )
         await self._store.put_policy(policy)
+        await self._reapply(policy)
         return policy
+
+    async def _reapply(self, policy: Policy) -> None:
+        """Open tickets under an edited policy are measured by it from now on, keeping the
+        business time they already used (their warnings and breaches stay fired)."""
+        at = _now()
+
+        def decide(state: TicketSla | None, calendars: Mapping[str, BusinessCalendar]) -> Outcome:
+            if state is None or state.policy_id != policy.id or state.status == "closed":
+                return Outcome(None)
+            return Outcome(apply(state, PolicyChanged(at, policy), calendars))
+
+        for ticket_id in await self._store.open_under_policy(policy.id):
+            await self._change(tickets_pb2.Ticket(id=ticket_id), decide, "")
 
     async def calendars(self) -> list[BusinessCalendar]:
         return await self._store.all_calendars()

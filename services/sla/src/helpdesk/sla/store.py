@@ -95,6 +95,13 @@ class SlaStore:
         cursor = self.tickets.find({"next_bucket": {"$lte": bucket}}, _TIMER_FIELDS)
         return [doc async for doc in cursor]
 
+    async def open_under_policy(self, policy_id: str) -> list[str]:
+        """Tickets still measured under a policy (an edit of it applies to them)."""
+        cursor = self.tickets.find(
+            {"state.policy_id": policy_id, "risk": {"$ne": "closed"}}, {"_id": 1}
+        )
+        return [str(doc["_id"]) async for doc in cursor]
+
     async def at_risk(self, risks: list[str], team: str, limit: int) -> list[Document]:
         selector: Document = {"risk": risks[0] if len(risks) == 1 else {"$in": risks}}
         if team:
