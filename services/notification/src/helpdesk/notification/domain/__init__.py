@@ -1,0 +1,1 @@
+"""Who hears what, in which words: subscriptions, preferences, templates, throttling."""
