@@ -325,6 +325,36 @@ def make_sla(infra: Infra, tmp_path: Path) -> Iterator[Any]:
         service.stop()
 
 
+@pytest.fixture
+def make_notification(infra: Infra, tmp_path: Path) -> Iterator[Any]:
+    """Builds notification processes on a fresh database and a consumer group that starts
+    at the end of the ticket and SLA events."""
+    started: list[ServiceProcess] = []
+
+    def build(**extra: str) -> ServiceProcess:
+        group = f"it-notification-{uuid.uuid4().hex[:8]}"
+        start_group_at_end(infra.kafka, group, TICKET_EVENTS_TOPIC)
+        start_group_at_end(infra.kafka, group, SLA_EVENTS_TOPIC)
+        port = free_port()
+        env = service_env(
+            infra,
+            f"it_notification_{uuid.uuid4().hex[:8]}",
+            port,
+            HELPDESK_NOTIFICATION_CONSUMER_GROUP=group,
+            HELPDESK_RETRY_BASE_SECONDS="0.2",
+            HELPDESK_RETRY_CAP_SECONDS="1",
+            HELPDESK_DELIVERY_POLL_SECONDS="0.2",
+            **extra,
+        )
+        service = ServiceProcess("notification", env, port, tmp_path / f"notification-{port}.log")
+        started.append(service)
+        return service
+
+    yield build
+    for service in started:
+        service.stop()
+
+
 def new_routing_group(infra: Infra) -> str:
     """A routing consumer group that starts at the end of the ticket events."""
     group = f"it-routing-{uuid.uuid4().hex[:8]}"

@@ -1,1 +1,1 @@
-"""Who hears what, in which words: subscriptions, preferences, templates, throttling."""
+"""Who hears what, in which words: subscriptions, preferences, templates, throttling, retries."""

@@ -1,0 +1,360 @@
+"""What the notification service does: turn an event into notices (the domain decides who
+hears what, in which words), record each as a delivery keyed by event, recipient and
+channel (the record is the dedup and the promise), then a worker sends what is due,
+retrying passing failures with backoff and parking the rest on the dead-letter topic.
+"""
+
+import asyncio
+import contextlib
+import json
+import random
+from collections import defaultdict, deque
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+
+from helpdesk.core.errors import FailedPrecondition, NotFound
+from helpdesk.core.kafka import dead_letter_topic
+from helpdesk.core.logging import get_logger
+from helpdesk.core.mongo import store_precision
+from helpdesk.notification.channels import DeliveryFailed, Outgoing, Senders
+from helpdesk.notification.domain.notices import (
+    Channel,
+    Facts,
+    Notice,
+    Person,
+    Subscription,
+    notices_for,
+    parse_person,
+    parse_subscription,
+)
+from helpdesk.notification.domain.retry import Failure, backoff
+from helpdesk.notification.domain.templates import Rendered, context_for, digest, render
+from helpdesk.notification.domain.throttle import Verdict, decide
+from helpdesk.notification.metrics import (
+    DEAD,
+    DUPLICATES,
+    FAILED,
+    HELD,
+    LATENCY,
+    RETRIED,
+    SENT,
+)
+from helpdesk.notification.store import NotificationStore, due
+
+log = get_logger(__name__)
+
+# At most this many sends at once (SMTP and HTTP round trips overlap).
+CONCURRENT_SENDS = 16
+
+
+class NotificationCommands:
+    def __init__(
+        self,
+        store: NotificationStore,
+        senders: Senders,
+        broker: KafkaBroker | None,
+        *,
+        group: str,
+        managers: Sequence[str],
+        team_people: Mapping[str, Sequence[str]],
+        portal_url: str,
+        survey_url: str,
+        typical_resolution: str,
+        max_attempts: int,
+        retry_base: float,
+        retry_cap: float,
+        throttle_limit: int,
+        throttle_window: timedelta,
+    ) -> None:
+        self._store = store
+        self._senders = senders
+        self._broker = broker
+        self._group = group
+        self._managers = tuple(managers)
+        self._team_people = {k: tuple(v) for k, v in team_people.items()}
+        self._portal_url = portal_url
+        self._survey_url = survey_url
+        self._typical_resolution = typical_resolution
+        self._max_attempts = max_attempts
+        self._retry_base = retry_base
+        self._retry_cap = retry_cap
+        self._limit = throttle_limit
+        self._window = throttle_window
+        self._rng = random.Random()
+        # What this replica sent to each recipient lately, for flood control.
+        self._sent: dict[str, deque[datetime]] = defaultdict(deque)
+        self._wake = asyncio.Event()
+        self._busy: set[str] = set()
+
+    # ---- admin
+
+    async def put_person(self, raw: Mapping[str, Any]) -> Person:
+        person = parse_person(raw)
+        await self._store.put_person(person)
+        return person
+
+    async def put_subscription(self, raw: Mapping[str, Any]) -> Subscription:
+        subscription = parse_subscription(raw)
+        await self._store.put_subscription(subscription)
+        return subscription
+
+    async def deliveries(
+        self, ticket_id: str, recipient: str, status: str, limit: int
+    ) -> list[dict[str, Any]]:
+        return await self._store.listing(ticket_id, recipient, status, limit)
+
+    async def replay(self, delivery_id: str) -> dict[str, Any]:
+        """A dead delivery goes out again, from its first attempt."""
+        doc = await self._store.delivery(delivery_id)
+        if doc is None:
+            raise NotFound(f"delivery {delivery_id} not found")
+        if doc["status"] not in ("dead", "failed"):
+            raise FailedPrecondition(f"delivery {delivery_id} is {doc['status']}, not dead")
+        fields = {"status": "pending", "attempts": 0, "next_at": _now(), "last_error": ""}
+        await self._store.update(delivery_id, fields)
+        self._wake.set()
+        return {**doc, **fields}
+
+    # ---- events in
+
+    async def on_event(self, facts: Facts, event_time: datetime) -> int:
+        """Records the notices an event causes; how many were new (not redeliveries)."""
+        people = await self._store.all_people()
+        notices = notices_for(
+            facts,
+            people,
+            managers=self._managers,
+            team_people=self._team_people,
+            subscriptions=await self._store.all_subscriptions(),
+        )
+        fresh = 0
+        for notice in notices:
+            rendered = render(notice.template, notice.language, self._context(facts, notice))
+            earlier = await self._store.claim(_delivery(notice, rendered, event_time))
+            if earlier is None:
+                fresh += 1
+            else:
+                DUPLICATES.inc()
+        if fresh:
+            self._wake.set()
+        return fresh
+
+    def _context(self, facts: Facts, notice: Notice) -> dict[str, Any]:
+        return context_for(
+            facts,
+            notice,
+            portal_url=self._portal_url,
+            survey_url=self._survey_url.format(ticket_id=facts.ticket_id),
+            typical_resolution=self._typical_resolution,
+        )
+
+    # ---- the worker
+
+    async def run(self, poll_seconds: float) -> None:
+        """Sends what is due, for ever; wakes at once when new notices are recorded."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
+            self._wake.clear()
+            try:
+                await self.send_due()
+                await self.send_digests()
+            except Exception:
+                log.exception("delivery_round_failed")
+
+    async def send_due(self) -> None:
+        now = _now()
+        ready = [
+            d
+            for d in due(await self._store.with_status("pending"), now)
+            if d["_id"] not in self._busy
+        ]
+        semaphore = asyncio.Semaphore(CONCURRENT_SENDS)
+
+        async def one(doc: dict[str, Any]) -> None:
+            async with semaphore:
+                await self._attempt(doc)
+
+        for doc in ready:
+            self._busy.add(doc["_id"])
+        try:
+            await asyncio.gather(*(one(doc) for doc in ready))
+        finally:
+            for doc in ready:
+                self._busy.discard(doc["_id"])
+
+    async def _attempt(self, doc: dict[str, Any]) -> None:
+        now = _now()
+        recipient = f"{doc['channel']}:{doc['recipient']}"
+        recent = self._sent[recipient]
+        while recent and recent[0] < now - self._window:
+            recent.popleft()
+        if (
+            not doc.get("digest")
+            and decide(list(recent), now, limit=self._limit, window=self._window) == Verdict.HOLD
+        ):
+            await self._store.update(doc["_id"], {"status": "held", "held_at": now})
+            HELD.labels(doc["channel"]).inc()
+            return
+        attempts = int(doc.get("attempts", 0)) + 1
+        try:
+            await self._senders.send(_outgoing(doc))
+        except DeliveryFailed as failure:
+            await self._failed(doc, attempts, failure)
+            return
+        recent.append(now)
+        sent_at = _now()
+        await self._store.update(
+            doc["_id"], {"status": "sent", "attempts": attempts, "sent_at": sent_at}
+        )
+        SENT.labels(doc["channel"]).inc()
+        if doc.get("event_time"):
+            LATENCY.labels(doc["channel"]).observe(
+                max(0.0, (sent_at - _utc(doc["event_time"])).total_seconds())
+            )
+
+    async def _failed(self, doc: dict[str, Any], attempts: int, failure: DeliveryFailed) -> None:
+        channel = doc["channel"]
+        FAILED.labels(channel, failure.kind.value).inc()
+        if failure.kind is Failure.TRANSIENT and attempts < self._max_attempts:
+            wait = backoff(attempts, base=self._retry_base, cap=self._retry_cap, rng=self._rng)
+            await self._store.update(
+                doc["_id"],
+                {
+                    "attempts": attempts,
+                    "next_at": _now() + timedelta(seconds=wait),
+                    "last_error": failure.reason[:1000],
+                },
+            )
+            RETRIED.labels(channel).inc()
+            return
+        await self._store.update(
+            doc["_id"],
+            {"status": "dead", "attempts": attempts, "last_error": failure.reason[:1000]},
+        )
+        DEAD.labels(channel).inc()
+        log.warning("delivery_dead", id=doc["_id"], reason=failure.reason)
+        if self._broker is not None:
+            body = {k: v for k, v in doc.items() if k in _PARKED}
+            await self._broker.publish(
+                json.dumps(body, default=str, ensure_ascii=False).encode(),
+                topic=dead_letter_topic(self._group),
+                key=str(doc["ticket_id"]).encode(),
+                headers={"x-dlq-reason": failure.reason[:2000], "x-dlq-delivery": doc["_id"]},
+            )
+
+    async def send_digests(self) -> None:
+        """Held notices whose window has passed go out as one message per recipient."""
+        now = _now()
+        groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+        for doc in await self._store.with_status("held"):
+            groups[(doc["channel"], doc["recipient"], doc["address"])].append(doc)
+        for (channel, recipient, address), held in groups.items():
+            if min(_utc(d["held_at"]) for d in held) > now - self._window:
+                continue
+            held.sort(key=lambda d: d["created_at"])
+            language = held[0].get("language", "en")
+            combined = digest(
+                [Rendered(d["subject"], d["text"], d.get("html", "")) for d in held], language
+            )
+            first = held[0]
+            key = f"digest:{first['_id']}"
+            doc = {
+                **_delivery_fields(first, combined),
+                "_id": key,
+                "template": "digest",
+                "digest": [d["_id"] for d in held],
+            }
+            if await self._store.claim(doc) is None:
+                self._wake.set()
+            for d in held:
+                await self._store.update(d["_id"], {"status": "digested", "digest_id": key})
+            log.info(
+                "digest_recorded",
+                recipient=recipient,
+                channel=channel,
+                address=address,
+                count=len(held),
+            )
+
+
+_PARKED = (
+    "_id",
+    "event_id",
+    "ticket_id",
+    "template",
+    "recipient",
+    "channel",
+    "address",
+    "subject",
+    "text",
+)
+
+
+def _delivery(notice: Notice, rendered: Rendered, event_time: datetime) -> dict[str, Any]:
+    now = _now()
+    return {
+        "_id": f"{notice.event_id}:{notice.recipient}:{notice.channel.value}",
+        "event_id": notice.event_id,
+        "ticket_id": notice.ticket_id,
+        "template": notice.template,
+        "audience": notice.audience.value,
+        "recipient": notice.recipient,
+        "channel": notice.channel.value,
+        "address": notice.address,
+        "language": notice.language,
+        "subject": rendered.subject,
+        "text": rendered.text,
+        "html": rendered.html,
+        "status": "pending",
+        "attempts": 0,
+        "next_at": now,
+        "created_at": now,
+        "event_time": store_precision(event_time),
+        "last_error": "",
+    }
+
+
+def _delivery_fields(first: dict[str, Any], rendered: Rendered) -> dict[str, Any]:
+    now = _now()
+    return {
+        **{
+            k: first[k]
+            for k in ("event_id", "ticket_id", "recipient", "channel", "address", "language")
+        },
+        "audience": first.get("audience", ""),
+        "subject": rendered.subject,
+        "text": rendered.text,
+        "html": rendered.html,
+        "status": "pending",
+        "attempts": 0,
+        "next_at": now,
+        "created_at": now,
+        "event_time": first.get("event_time"),
+        "last_error": "",
+    }
+
+
+def _outgoing(doc: dict[str, Any]) -> Outgoing:
+    return Outgoing(
+        delivery_id=doc["_id"],
+        channel=Channel(doc["channel"]),
+        address=doc["address"],
+        subject=doc["subject"],
+        text=doc["text"],
+        html=doc.get("html", ""),
+        event_id=doc["event_id"],
+        ticket_id=doc["ticket_id"],
+        template=doc["template"],
+    )
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _now() -> datetime:
+    return store_precision(datetime.now(UTC))

@@ -1,0 +1,262 @@
+"""The notification service on real servers: intake and notification as processes, ticket
+events over Kafka, a real SMTP server (aiosmtpd) and a real HTTP receiver on loopback."""
+
+import asyncio
+import hashlib
+import hmac
+import json
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+import grpc
+import pytest
+from aiosmtpd.controller import Controller
+from conftest import TICKET_EVENTS_TOPIC, free_port
+from google.protobuf import struct_pb2
+from kafka_tools import TopicWatcher, produce
+
+from helpdesk.api.common.v1 import common_pb2
+from helpdesk.api.notification.v1 import notification_pb2, notification_pb2_grpc
+from helpdesk.api.tickets.v1 import tickets_pb2, tickets_pb2_grpc
+
+WEBHOOK_SECRET = "hook-secret"
+LEAD = common_pb2.Actor(id="lead-1", role=common_pb2.ACTOR_ROLE_AGENT)
+
+
+class Mailbox:
+    """An SMTP server's inbox: every message it accepted."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if address in str(m["To"])]
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """Answers 503 to the first `failures` posts, then 200; keeps what it accepted."""
+
+    failures: ClassVar[int] = 0
+    seen: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+    accepted: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        type(self).seen.append((headers, body))
+        if type(self).failures > 0:
+            type(self).failures -= 1
+            self.send_response(503)
+        else:
+            type(self).accepted.append((headers, body))
+            self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[type[Receiver], str]]:
+    Receiver.failures, Receiver.seen, Receiver.accepted = 0, [], []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield Receiver, f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+
+
+@pytest.fixture
+async def desk(
+    make_intake: Any, make_notification: Any, smtp: tuple[Mailbox, int]
+) -> AsyncIterator[tuple[Any, Any]]:
+    intake = make_intake()
+    intake.start()
+    await intake.wait_serving()
+    notification = make_notification(
+        HELPDESK_SMTP_PORT=str(smtp[1]), HELPDESK_WEBHOOK_SECRET=WEBHOOK_SECRET
+    )
+    notification.start()
+    await notification.wait_serving()
+    async with (
+        grpc.aio.insecure_channel(intake.target) as to_intake,
+        grpc.aio.insecure_channel(notification.target) as to_notification,
+    ):
+        yield (
+            tickets_pb2_grpc.TicketServiceStub(to_intake),
+            notification_pb2_grpc.NotificationServiceStub(to_notification),
+        )
+
+
+async def eventually(check: Any, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, "not in time"
+        await asyncio.sleep(0.2)
+
+
+async def test_the_requester_is_acknowledged_once_even_when_the_event_comes_again(
+    infra: Any, desk: tuple[Any, Any], smtp: tuple[Mailbox, int]
+) -> None:
+    tickets, notification = desk
+    box, _ = smtp
+    email = f"anna-{uuid.uuid4().hex[:6]}@example.ru"
+    async with TopicWatcher(infra.kafka, TICKET_EVENTS_TOPIC) as watcher:
+        ticket = await tickets.CreateTicket(
+            tickets_pb2.CreateTicketRequest(
+                request_id=f"it-{uuid.uuid4()}",
+                subject="Не работает почта",
+                description="Outlook не открывается.",
+                requester=common_pb2.Requester(email=email, name="Анна", language="ru"),
+            ),
+            timeout=10,
+        )
+        (created,) = await watcher.collect(lambda r: r.key == ticket.id.encode())
+
+    (mail,) = await eventually(lambda: box.to(email))
+    assert f"[{ticket.number}]" in mail["Subject"]
+    assert mail["Auto-Submitted"] == "auto-generated"
+    body = mail.get_body(preferencelist=("plain",))
+    assert body is not None
+    assert any("а" <= ch <= "я" for ch in body.get_content().lower()), "Russian text"
+
+    # At-least-once delivery hands the same event over again: nobody hears twice.
+    await produce(
+        infra.kafka, TICKET_EVENTS_TOPIC, [(created.key, created.value, list(created.headers))]
+    )
+    await asyncio.sleep(3)
+    assert len(box.to(email)) == 1
+    listed = await notification.ListDeliveries(
+        notification_pb2.ListDeliveriesRequest(ticket_id=ticket.id), timeout=10
+    )
+    assert [(d.recipient, d.channel, d.status) for d in listed.deliveries] == [
+        (email, "email", "sent")
+    ]
+
+
+async def test_a_failing_webhook_is_retried_and_delivered_once_signed(
+    desk: tuple[Any, Any], webhook: tuple[type[Receiver], str]
+) -> None:
+    tickets, notification = desk
+    receiver, url = webhook
+    receiver.failures = 2
+    agent_id = f"agent-{uuid.uuid4().hex[:6]}"
+    person = struct_pb2.Struct()
+    person.update({"id": agent_id, "name": "Boris", "channel": "webhook", "webhook_url": url})
+    await notification.PutPerson(notification_pb2.PutPersonRequest(person=person), timeout=10)
+    ticket = await tickets.CreateTicket(
+        tickets_pb2.CreateTicketRequest(
+            request_id=f"it-{uuid.uuid4()}",
+            subject="VPN is down",
+            description="Since the morning.",
+            requester=common_pb2.Requester(email="carl@example.com"),
+        ),
+        timeout=10,
+    )
+    await tickets.AssignTicket(
+        tickets_pb2.AssignTicketRequest(
+            ticket_id=ticket.id, team="it", agent_id=agent_id, idempotency_key="a1", actor=LEAD
+        ),
+        timeout=10,
+    )
+
+    ((headers, body),) = await eventually(lambda: receiver.accepted)
+    await asyncio.sleep(2)
+    assert len(receiver.accepted) == 1
+    assert len(receiver.seen) == 3  # two 503s, then the delivery
+    expected = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    assert headers["x-helpdesk-signature"] == f"sha256={expected}"
+    assert json.loads(body)["ticket_id"] == ticket.id
+    listed = await notification.ListDeliveries(
+        notification_pb2.ListDeliveriesRequest(recipient=agent_id), timeout=10
+    )
+    (delivery,) = listed.deliveries
+    assert (delivery.status, delivery.attempts, delivery.channel) == ("sent", 3, "webhook")
+
+
+async def test_a_permanent_failure_is_dead_and_can_be_replayed(
+    desk: tuple[Any, Any], webhook: tuple[type[Receiver], str]
+) -> None:
+    tickets, notification = desk
+    _, url = webhook
+    agent_id = f"agent-{uuid.uuid4().hex[:6]}"
+    person = struct_pb2.Struct()
+    person.update(
+        {"id": agent_id, "name": "Vera", "channel": "webhook", "webhook_url": url + "/gone"}
+    )
+    await notification.PutPerson(notification_pb2.PutPersonRequest(person=person), timeout=10)
+    Receiver.failures = 0
+    original = Receiver.do_POST
+
+    def gone(self: Receiver) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(410 if self.path.endswith("/gone") else 200)
+        self.end_headers()
+
+    Receiver.do_POST = gone  # type: ignore[method-assign]
+    try:
+        ticket = await tickets.CreateTicket(
+            tickets_pb2.CreateTicketRequest(
+                request_id=f"it-{uuid.uuid4()}",
+                subject="Printer",
+                description="Jammed.",
+                requester=common_pb2.Requester(email="dora@example.com"),
+            ),
+            timeout=10,
+        )
+        await tickets.AssignTicket(
+            tickets_pb2.AssignTicketRequest(
+                ticket_id=ticket.id, team="it", agent_id=agent_id, idempotency_key="a1", actor=LEAD
+            ),
+            timeout=10,
+        )
+
+        async def dead() -> Any:
+            listed = await notification.ListDeliveries(
+                notification_pb2.ListDeliveriesRequest(recipient=agent_id, status="dead"),
+                timeout=10,
+            )
+            return listed.deliveries
+
+        deadline = time.monotonic() + 30
+        while not (found := await dead()):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.3)
+        (delivery,) = found
+        assert delivery.attempts == 1  # a permanent failure is not retried
+        assert "410" in delivery.last_error
+    finally:
+        Receiver.do_POST = original  # type: ignore[method-assign]
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await notification.ReplayDelivery(
+            notification_pb2.ReplayDeliveryRequest(id="no-such-delivery"), timeout=10
+        )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    replayed = await notification.ReplayDelivery(
+        notification_pb2.ReplayDeliveryRequest(id=delivery.id), timeout=10
+    )
+    assert replayed.status == "pending"
