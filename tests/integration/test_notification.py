@@ -260,3 +260,54 @@ async def test_a_permanent_failure_is_dead_and_can_be_replayed(
         notification_pb2.ReplayDeliveryRequest(id=delivery.id), timeout=10
     )
     assert replayed.status == "pending"
+
+
+async def test_templates_are_checked_previewed_and_test_sent(
+    desk: tuple[Any, Any], smtp: tuple[Mailbox, int]
+) -> None:
+    _, notification = desk
+    box, _ = smtp
+    broken = struct_pb2.Struct()
+    broken.update(
+        {
+            "key": "ticket.created.requester",
+            "language": "ru",
+            "subject": "{{ ticket.number ",
+            "text": "{{ nothing.here }}",
+            "html": "<p>ok</p>",
+        }
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await notification.PutTemplate(notification_pb2.PutTemplateRequest(template=broken))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "subject" in (caught.value.details() or "")
+
+    mine = struct_pb2.Struct()
+    mine.update(
+        {
+            "key": "ticket.created.requester",
+            "language": "ru",
+            "subject": "Заявка {{ ticket.number }} принята",
+            "text": "Здравствуйте! Мы получили вашу заявку «{{ ticket.subject }}».",
+            "html": "<p>Мы получили вашу заявку «{{ ticket.subject }}».</p>",
+        }
+    )
+    await notification.PutTemplate(notification_pb2.PutTemplateRequest(template=mine), timeout=10)
+    preview = await notification.PreviewTemplate(
+        notification_pb2.PreviewTemplateRequest(key="ticket.created.requester", language="ru"),
+        timeout=10,
+    )
+    assert "принята" in preview.subject
+    assert "[HD-" in preview.subject  # the ticket token stays, for replies to thread
+
+    await notification.TestSend(
+        notification_pb2.TestSendRequest(
+            key="ticket.created.requester",
+            language="ru",
+            channel="email",
+            address="tester@example.com",
+        ),
+        timeout=30,
+    )
+    (sent,) = await eventually(lambda: box.to("tester@example.com"))
+    assert sent["Subject"] == preview.subject

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import random
+import uuid
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from typing import Any
 
 from faststream.kafka import KafkaBroker
 
-from helpdesk.core.errors import FailedPrecondition, NotFound
+from helpdesk.core.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from helpdesk.core.kafka import dead_letter_topic
 from helpdesk.core.logging import get_logger
 from helpdesk.core.mongo import store_precision
@@ -31,7 +32,16 @@ from helpdesk.notification.domain.notices import (
     parse_subscription,
 )
 from helpdesk.notification.domain.retry import Failure, backoff
-from helpdesk.notification.domain.templates import Rendered, context_for, digest, render
+from helpdesk.notification.domain.templates import (
+    TEMPLATE_KEYS,
+    Rendered,
+    Template,
+    context_for,
+    digest,
+    parse_template,
+    render,
+    sample_context,
+)
 from helpdesk.notification.domain.throttle import Verdict, decide
 from helpdesk.notification.metrics import (
     DEAD,
@@ -101,6 +111,64 @@ class NotificationCommands:
         await self._store.put_subscription(subscription)
         return subscription
 
+    async def put_template(self, raw: Mapping[str, Any]) -> Template:
+        template = parse_template(raw)
+        await self._store.put_template(template)
+        return template
+
+    async def preview(self, key: str, language: str) -> Rendered:
+        if key not in TEMPLATE_KEYS:
+            known = ", ".join(sorted(TEMPLATE_KEYS))
+            raise InvalidArgument(
+                [FieldViolation("key", f"unknown template {key!r}; known: {known}")]
+            )
+        return self._render(
+            key, language, sample_context(key, language), await self._store.all_templates()
+        )
+
+    async def test_send(self, key: str, language: str, channel: str, address: str) -> Rendered:
+        """Renders the sample and sends it at once; a refusal says why."""
+        try:
+            way = Channel(channel.strip().lower())
+        except ValueError:
+            allowed = ", ".join(c.value for c in Channel)
+            raise InvalidArgument(
+                [FieldViolation("channel", f"must be one of {allowed}")]
+            ) from None
+        if not address.strip():
+            raise InvalidArgument([FieldViolation("address", "is required")])
+        rendered = await self.preview(key, language)
+        message = Outgoing(
+            delivery_id=f"test:{uuid.uuid4()}",
+            channel=way,
+            address=address.strip(),
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            event_id="test",
+            ticket_id="test",
+            template=key,
+        )
+        try:
+            await self._senders.send(message)
+        except DeliveryFailed as failure:
+            raise FailedPrecondition(
+                f"test send failed ({failure.kind}): {failure.reason}"
+            ) from None
+        return rendered
+
+    @staticmethod
+    def _render(
+        key: str,
+        language: str,
+        context: Mapping[str, Any],
+        overrides: Mapping[tuple[str, str], Template],
+    ) -> Rendered:
+        try:
+            return render(key, language, context, overrides)
+        except ValueError as error:
+            raise InvalidArgument([FieldViolation("key", str(error))]) from None
+
     async def deliveries(
         self, ticket_id: str, recipient: str, status: str, limit: int
     ) -> list[dict[str, Any]]:
@@ -131,8 +199,10 @@ class NotificationCommands:
             subscriptions=await self._store.all_subscriptions(),
         )
         fresh = 0
+        overrides = await self._store.all_templates()
         for notice in notices:
-            rendered = render(notice.template, notice.language, self._context(facts, notice))
+            context = self._context(facts, notice)
+            rendered = render(notice.template, notice.language, context, overrides)
             earlier = await self._store.claim(_delivery(notice, rendered, event_time))
             if earlier is None:
                 fresh += 1

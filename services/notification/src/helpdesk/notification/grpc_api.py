@@ -11,6 +11,7 @@ from helpdesk.api.notification.v1 import notification_pb2, notification_pb2_grpc
 from helpdesk.core.structs import to_raw, to_struct
 from helpdesk.notification.commands import NotificationCommands
 from helpdesk.notification.domain.notices import dump_person, dump_subscription
+from helpdesk.notification.domain.templates import dump_template
 
 Context = grpc.aio.ServicerContext[Any, Any]
 MAX_PAGE_SIZE = 500
@@ -70,6 +71,30 @@ class NotificationApi(notification_pb2_grpc.NotificationServiceServicer):
         )
         return notification_pb2.ListDeliveriesResponse(
             deliveries=[delivery_to_proto(d) for d in docs]
+        )
+
+    async def PutTemplate(
+        self, request: notification_pb2.PutTemplateRequest, context: Context
+    ) -> notification_pb2.TemplateRecord:
+        template = await self._commands.put_template(to_raw(request.template))
+        return notification_pb2.TemplateRecord(template=to_struct(dump_template(template)))
+
+    async def PreviewTemplate(
+        self, request: notification_pb2.PreviewTemplateRequest, context: Context
+    ) -> notification_pb2.RenderedMessage:
+        rendered = await self._commands.preview(request.key, request.language)
+        return notification_pb2.RenderedMessage(
+            subject=rendered.subject, text=rendered.text, html=rendered.html
+        )
+
+    async def TestSend(
+        self, request: notification_pb2.TestSendRequest, context: Context
+    ) -> notification_pb2.RenderedMessage:
+        rendered = await self._commands.test_send(
+            request.key, request.language, request.channel, request.address
+        )
+        return notification_pb2.RenderedMessage(
+            subject=rendered.subject, text=rendered.text, html=rendered.html
         )
 
     async def ReplayDelivery(

@@ -22,6 +22,7 @@ from helpdesk.notification.domain.notices import (
     parse_person,
     parse_subscription,
 )
+from helpdesk.notification.domain.templates import Template, dump_template, parse_template
 
 Document = dict[str, Any]
 
@@ -31,6 +32,7 @@ class NotificationStore:
         self.people = database["people"]
         self.subscriptions = database["subscriptions"]
         self.deliveries = database["deliveries"]
+        self.templates = database["templates"]
 
     async def create_indexes(self) -> None:
         await ensure_indexes(
@@ -62,6 +64,17 @@ class NotificationStore:
 
     async def all_subscriptions(self) -> list[Subscription]:
         return [parse_subscription(doc["definition"]) async for doc in self.subscriptions.find({})]
+
+    async def put_template(self, template: Template) -> None:
+        await self.templates.replace_one(
+            {"_id": f"{template.key}:{template.language}"},
+            {"definition": dump_template(template)},
+            upsert=True,
+        )
+
+    async def all_templates(self) -> dict[tuple[str, str], Template]:
+        found = [parse_template(doc["definition"]) async for doc in self.templates.find({})]
+        return {(t.key, t.language): t for t in found}
 
     async def claim(self, delivery: Document) -> Document | None:
         """Records a notice to send; the delivery already recorded under its key, if any."""

@@ -512,6 +512,11 @@ def _trial(source: str, *, html: bool, samples: tuple[dict[str, Any], ...]) -> s
     return ""
 
 
+def sample_context(key: str, language: str) -> dict[str, Any]:
+    """The context of a sample notice with every fact given: what a preview shows."""
+    return _samples(key, language)[0]
+
+
 def _samples(key: str, language: str) -> tuple[dict[str, Any], ...]:
     """A notice with every fact given, and one with only what every event has."""
     audience = _audience_of(key)

@@ -26,29 +26,39 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/helpdesk/api/notification/v1/notification.proto\x12\x1chelpdesk.api.notification.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\";\n\x10PutPersonRequest\x12\'\n\x06person\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"7\n\x0cPersonRecord\x12\'\n\x06person\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"G\n\x16PutSubscriptionRequest\x12-\n\x0csubscription\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"C\n\x12SubscriptionRecord\x12-\n\x0csubscription\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"`\n\x15ListDeliveriesRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x11\n\trecipient\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\"\xb8\x02\n\x08\x44\x65livery\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x11\n\tticket_id\x18\x03 \x01(\t\x12\x10\n\x08template\x18\x04 \x01(\t\x12\x11\n\trecipient\x18\x05 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x07 \x01(\t\x12\x10\n\x08language\x18\x08 \x01(\t\x12\x0e\n\x06status\x18\t \x01(\t\x12\x10\n\x08\x61ttempts\x18\n \x01(\x05\x12\x12\n\nlast_error\x18\x0b \x01(\t\x12\x0f\n\x07subject\x18\x0c \x01(\t\x12.\n\ncreated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07sent_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x16ListDeliveriesResponse\x12:\n\ndeliveries\x18\x01 \x03(\x0b\x32&.helpdesk.api.notification.v1.Delivery\"#\n\x15ReplayDeliveryRequest\x12\n\n\x02id\x18\x01 \x01(\t2\xe5\x03\n\x13NotificationService\x12g\n\tPutPerson\x12..helpdesk.api.notification.v1.PutPersonRequest\x1a*.helpdesk.api.notification.v1.PersonRecord\x12y\n\x0fPutSubscription\x12\x34.helpdesk.api.notification.v1.PutSubscriptionRequest\x1a\x30.helpdesk.api.notification.v1.SubscriptionRecord\x12{\n\x0eListDeliveries\x12\x33.helpdesk.api.notification.v1.ListDeliveriesRequest\x1a\x34.helpdesk.api.notification.v1.ListDeliveriesResponse\x12m\n\x0eReplayDelivery\x12\x33.helpdesk.api.notification.v1.ReplayDeliveryRequest\x1a&.helpdesk.api.notification.v1.Deliveryb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/helpdesk/api/notification/v1/notification.proto\x12\x1chelpdesk.api.notification.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"?\n\x12PutTemplateRequest\x12)\n\x08template\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\";\n\x0eTemplateRecord\x12)\n\x08template\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"7\n\x16PreviewTemplateRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\">\n\x0fRenderedMessage\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0c\n\x04html\x18\x03 \x01(\t\"R\n\x0fTestSendRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\";\n\x10PutPersonRequest\x12\'\n\x06person\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"7\n\x0cPersonRecord\x12\'\n\x06person\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"G\n\x16PutSubscriptionRequest\x12-\n\x0csubscription\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"C\n\x12SubscriptionRecord\x12-\n\x0csubscription\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"`\n\x15ListDeliveriesRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x11\n\trecipient\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\"\xb8\x02\n\x08\x44\x65livery\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x11\n\tticket_id\x18\x03 \x01(\t\x12\x10\n\x08template\x18\x04 \x01(\t\x12\x11\n\trecipient\x18\x05 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x07 \x01(\t\x12\x10\n\x08language\x18\x08 \x01(\t\x12\x0e\n\x06status\x18\t \x01(\t\x12\x10\n\x08\x61ttempts\x18\n \x01(\x05\x12\x12\n\nlast_error\x18\x0b \x01(\t\x12\x0f\n\x07subject\x18\x0c \x01(\t\x12.\n\ncreated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07sent_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x16ListDeliveriesResponse\x12:\n\ndeliveries\x18\x01 \x03(\x0b\x32&.helpdesk.api.notification.v1.Delivery\"#\n\x15ReplayDeliveryRequest\x12\n\n\x02id\x18\x01 \x01(\t2\xb6\x06\n\x13NotificationService\x12g\n\tPutPerson\x12..helpdesk.api.notification.v1.PutPersonRequest\x1a*.helpdesk.api.notification.v1.PersonRecord\x12y\n\x0fPutSubscription\x12\x34.helpdesk.api.notification.v1.PutSubscriptionRequest\x1a\x30.helpdesk.api.notification.v1.SubscriptionRecord\x12{\n\x0eListDeliveries\x12\x33.helpdesk.api.notification.v1.ListDeliveriesRequest\x1a\x34.helpdesk.api.notification.v1.ListDeliveriesResponse\x12m\n\x0eReplayDelivery\x12\x33.helpdesk.api.notification.v1.ReplayDeliveryRequest\x1a&.helpdesk.api.notification.v1.Delivery\x12m\n\x0bPutTemplate\x12\x30.helpdesk.api.notification.v1.PutTemplateRequest\x1a,.helpdesk.api.notification.v1.TemplateRecord\x12v\n\x0fPreviewTemplate\x12\x34.helpdesk.api.notification.v1.PreviewTemplateRequest\x1a-.helpdesk.api.notification.v1.RenderedMessage\x12h\n\x08TestSend\x12-.helpdesk.api.notification.v1.TestSendRequest\x1a-.helpdesk.api.notification.v1.RenderedMessageb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'helpdesk.api.notification.v1.notification_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PUTPERSONREQUEST']._serialized_start=144
-  _globals['_PUTPERSONREQUEST']._serialized_end=203
-  _globals['_PERSONRECORD']._serialized_start=205
-  _globals['_PERSONRECORD']._serialized_end=260
-  _globals['_PUTSUBSCRIPTIONREQUEST']._serialized_start=262
-  _globals['_PUTSUBSCRIPTIONREQUEST']._serialized_end=333
-  _globals['_SUBSCRIPTIONRECORD']._serialized_start=335
-  _globals['_SUBSCRIPTIONRECORD']._serialized_end=402
-  _globals['_LISTDELIVERIESREQUEST']._serialized_start=404
-  _globals['_LISTDELIVERIESREQUEST']._serialized_end=500
-  _globals['_DELIVERY']._serialized_start=503
-  _globals['_DELIVERY']._serialized_end=815
-  _globals['_LISTDELIVERIESRESPONSE']._serialized_start=817
-  _globals['_LISTDELIVERIESRESPONSE']._serialized_end=901
-  _globals['_REPLAYDELIVERYREQUEST']._serialized_start=903
-  _globals['_REPLAYDELIVERYREQUEST']._serialized_end=938
-  _globals['_NOTIFICATIONSERVICE']._serialized_start=941
-  _globals['_NOTIFICATIONSERVICE']._serialized_end=1426
+  _globals['_PUTTEMPLATEREQUEST']._serialized_start=144
+  _globals['_PUTTEMPLATEREQUEST']._serialized_end=207
+  _globals['_TEMPLATERECORD']._serialized_start=209
+  _globals['_TEMPLATERECORD']._serialized_end=268
+  _globals['_PREVIEWTEMPLATEREQUEST']._serialized_start=270
+  _globals['_PREVIEWTEMPLATEREQUEST']._serialized_end=325
+  _globals['_RENDEREDMESSAGE']._serialized_start=327
+  _globals['_RENDEREDMESSAGE']._serialized_end=389
+  _globals['_TESTSENDREQUEST']._serialized_start=391
+  _globals['_TESTSENDREQUEST']._serialized_end=473
+  _globals['_PUTPERSONREQUEST']._serialized_start=475
+  _globals['_PUTPERSONREQUEST']._serialized_end=534
+  _globals['_PERSONRECORD']._serialized_start=536
+  _globals['_PERSONRECORD']._serialized_end=591
+  _globals['_PUTSUBSCRIPTIONREQUEST']._serialized_start=593
+  _globals['_PUTSUBSCRIPTIONREQUEST']._serialized_end=664
+  _globals['_SUBSCRIPTIONRECORD']._serialized_start=666
+  _globals['_SUBSCRIPTIONRECORD']._serialized_end=733
+  _globals['_LISTDELIVERIESREQUEST']._serialized_start=735
+  _globals['_LISTDELIVERIESREQUEST']._serialized_end=831
+  _globals['_DELIVERY']._serialized_start=834
+  _globals['_DELIVERY']._serialized_end=1146
+  _globals['_LISTDELIVERIESRESPONSE']._serialized_start=1148
+  _globals['_LISTDELIVERIESRESPONSE']._serialized_end=1232
+  _globals['_REPLAYDELIVERYREQUEST']._serialized_start=1234
+  _globals['_REPLAYDELIVERYREQUEST']._serialized_end=1269
+  _globals['_NOTIFICATIONSERVICE']._serialized_start=1272
+  _globals['_NOTIFICATIONSERVICE']._serialized_end=2094
 # @@protoc_insertion_point(module_scope)

@@ -56,6 +56,21 @@ class NotificationServiceStub:
                 request_serializer=helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.ReplayDeliveryRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.Delivery.FromString,
                 _registered_method=True)
+        self.PutTemplate = channel.unary_unary(
+                '/helpdesk.api.notification.v1.NotificationService/PutTemplate',
+                request_serializer=helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.PutTemplateRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.TemplateRecord.FromString,
+                _registered_method=True)
+        self.PreviewTemplate = channel.unary_unary(
+                '/helpdesk.api.notification.v1.NotificationService/PreviewTemplate',
+                request_serializer=helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.PreviewTemplateRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.RenderedMessage.FromString,
+                _registered_method=True)
+        self.TestSend = channel.unary_unary(
+                '/helpdesk.api.notification.v1.NotificationService/TestSend',
+                request_serializer=helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.TestSendRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.RenderedMessage.FromString,
+                _registered_method=True)
 
 
 class NotificationServiceServicer:
@@ -91,6 +106,28 @@ class NotificationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PutTemplate(self, request, context):
+        """Replaces a shipped template (by "key" and "language"); one that does not render against
+        a sample notice is refused, naming the field (subject, text, html) and the error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewTemplate(self, request, context):
+        """A template rendered against a sample notice, as it would be sent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TestSend(self, request, context):
+        """Renders a template against the sample and sends it now to the given address.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotificationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -113,6 +150,21 @@ def add_NotificationServiceServicer_to_server(servicer, server):
                     servicer.ReplayDelivery,
                     request_deserializer=helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.ReplayDeliveryRequest.FromString,
                     response_serializer=helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.Delivery.SerializeToString,
+            ),
+            'PutTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutTemplate,
+                    request_deserializer=helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.PutTemplateRequest.FromString,
+                    response_serializer=helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.TemplateRecord.SerializeToString,
+            ),
+            'PreviewTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewTemplate,
+                    request_deserializer=helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.PreviewTemplateRequest.FromString,
+                    response_serializer=helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.RenderedMessage.SerializeToString,
+            ),
+            'TestSend': grpc.unary_unary_rpc_method_handler(
+                    servicer.TestSend,
+                    request_deserializer=helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.TestSendRequest.FromString,
+                    response_serializer=helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.RenderedMessage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -225,6 +277,87 @@ class NotificationService:
             '/helpdesk.api.notification.v1.NotificationService/ReplayDelivery',
             helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.ReplayDeliveryRequest.SerializeToString,
             helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.Delivery.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.api.notification.v1.NotificationService/PutTemplate',
+            helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.PutTemplateRequest.SerializeToString,
+            helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.TemplateRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.api.notification.v1.NotificationService/PreviewTemplate',
+            helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.PreviewTemplateRequest.SerializeToString,
+            helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.RenderedMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TestSend(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.api.notification.v1.NotificationService/TestSend',
+            helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.TestSendRequest.SerializeToString,
+            helpdesk_dot_api_dot_notification_dot_v1_dot_notification__pb2.RenderedMessage.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,14 @@ class NotificationServiceStub:
     """Deliveries by ticket, recipient and status, newest first."""
     ReplayDelivery: _grpc.UnaryUnaryMultiCallable[_notification_pb2.ReplayDeliveryRequest, _notification_pb2.Delivery]
     """Sends a dead (or failed) delivery again."""
+    PutTemplate: _grpc.UnaryUnaryMultiCallable[_notification_pb2.PutTemplateRequest, _notification_pb2.TemplateRecord]
+    """Replaces a shipped template (by "key" and "language"); one that does not render against
+    a sample notice is refused, naming the field (subject, text, html) and the error.
+    """
+    PreviewTemplate: _grpc.UnaryUnaryMultiCallable[_notification_pb2.PreviewTemplateRequest, _notification_pb2.RenderedMessage]
+    """A template rendered against a sample notice, as it would be sent."""
+    TestSend: _grpc.UnaryUnaryMultiCallable[_notification_pb2.TestSendRequest, _notification_pb2.RenderedMessage]
+    """Renders a template against the sample and sends it now to the given address."""
 
 @_typing.type_check_only
 class NotificationServiceAsyncStub(NotificationServiceStub):
@@ -59,6 +67,14 @@ class NotificationServiceAsyncStub(NotificationServiceStub):
     """Deliveries by ticket, recipient and status, newest first."""
     ReplayDelivery: _aio.UnaryUnaryMultiCallable[_notification_pb2.ReplayDeliveryRequest, _notification_pb2.Delivery]  # type: ignore[assignment]
     """Sends a dead (or failed) delivery again."""
+    PutTemplate: _aio.UnaryUnaryMultiCallable[_notification_pb2.PutTemplateRequest, _notification_pb2.TemplateRecord]  # type: ignore[assignment]
+    """Replaces a shipped template (by "key" and "language"); one that does not render against
+    a sample notice is refused, naming the field (subject, text, html) and the error.
+    """
+    PreviewTemplate: _aio.UnaryUnaryMultiCallable[_notification_pb2.PreviewTemplateRequest, _notification_pb2.RenderedMessage]  # type: ignore[assignment]
+    """A template rendered against a sample notice, as it would be sent."""
+    TestSend: _aio.UnaryUnaryMultiCallable[_notification_pb2.TestSendRequest, _notification_pb2.RenderedMessage]  # type: ignore[assignment]
+    """Renders a template against the sample and sends it now to the given address."""
 
 class NotificationServiceServicer(metaclass=_abc_1.ABCMeta):
     """Who hears what, and what was sent. People (agents, managers, teams) and subscriptions are
@@ -96,5 +112,31 @@ class NotificationServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_notification_pb2.Delivery, _abc.Awaitable[_notification_pb2.Delivery]]:
         """Sends a dead (or failed) delivery again."""
+
+    @_abc_1.abstractmethod
+    def PutTemplate(
+        self,
+        request: _notification_pb2.PutTemplateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.TemplateRecord, _abc.Awaitable[_notification_pb2.TemplateRecord]]:
+        """Replaces a shipped template (by "key" and "language"); one that does not render against
+        a sample notice is refused, naming the field (subject, text, html) and the error.
+        """
+
+    @_abc_1.abstractmethod
+    def PreviewTemplate(
+        self,
+        request: _notification_pb2.PreviewTemplateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.RenderedMessage, _abc.Awaitable[_notification_pb2.RenderedMessage]]:
+        """A template rendered against a sample notice, as it would be sent."""
+
+    @_abc_1.abstractmethod
+    def TestSend(
+        self,
+        request: _notification_pb2.TestSendRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.RenderedMessage, _abc.Awaitable[_notification_pb2.RenderedMessage]]:
+        """Renders a template against the sample and sends it now to the given address."""
 
 def add_NotificationServiceServicer_to_server(servicer: NotificationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
