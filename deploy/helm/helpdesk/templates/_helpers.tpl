@@ -17,6 +17,12 @@ Templates that take a component are called with (dict "root" $ "name" $name "c" 
 {{- printf "%s-%s" (include "helpdesk.fullname" .root) .name | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* A component's gRPC address inside the release's namespace, e.g. helpdesk-intake:50051. */}}
+{{- define "helpdesk.grpcTarget" -}}
+{{- $c := index .root.Values.components .name -}}
+{{- printf "%s:%v" (include "helpdesk.componentName" .) (int $c.grpcPort) -}}
+{{- end -}}
+
 {{- define "helpdesk.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
@@ -177,6 +183,12 @@ seccompProfile:
 {{- /* int: values from files are floats, from --set integers; uniq compares both */ -}}
 {{- $ports := list (int $c.grpcPort) (int $c.metricsPort) -}}
 {{- if $c.httpPort }}{{ $ports = append $ports (int $c.httpPort) }}{{ end -}}
+{{- range $c.calls -}}
+{{- $callee := index $.root.Values.components . -}}
+{{- if or (eq . $.name) (not $callee) (not ($callee | default dict).enabled) -}}
+{{- fail (printf "components.%s.calls: %s is not another enabled component (to reach one outside this release, drop it from calls and set settings.%s_TARGET)" $.name . (upper . | replace "-" "_")) -}}
+{{- end -}}
+{{- end -}}
 {{- if ne (len $ports) (len (uniq $ports)) -}}
 {{- fail (printf "components.%s: grpcPort, metricsPort and httpPort must differ (got %v)" .name $ports) -}}
 {{- end -}}

@@ -154,6 +154,14 @@ spec:
 - name: HELPDESK_{{ $key }}
   value: {{ $value | toString | quote }}
 {{- end }}
+{{- /* the services it calls, by their Service in this release, unless settings name them */}}
+{{- range $c.calls }}
+{{- $key := printf "%s_TARGET" (upper . | replace "-" "_") }}
+{{- if not (hasKey ($c.settings | default dict) $key) }}
+- name: HELPDESK_{{ $key }}
+  value: {{ include "helpdesk.grpcTarget" (dict "root" $root "name" .) | quote }}
+{{- end }}
+{{- end }}
 - name: OTEL_SERVICE_NAME
   value: {{ .name | quote }}
 {{- $attributes := list "service.namespace=helpdesk" "k8s.namespace.name=$(POD_NAMESPACE)" "k8s.pod.name=$(POD_NAME)" "k8s.node.name=$(NODE_NAME)" (printf "k8s.deployment.name=%s" (include "helpdesk.componentName" .)) }}
