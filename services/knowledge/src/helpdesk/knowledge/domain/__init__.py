@@ -1,1 +1,1 @@
-"""The knowledge base's pure rules: articles and versions, search, macros."""
+"""The knowledge base's pure rules: articles and their versions, macros."""
