@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make run`: the whole system on this machine. Starts Kafka and FerretDB (unless
 # HELPDESK_KAFKA_BOOTSTRAP_SERVERS and HELPDESK_MONGODB_URI point elsewhere), then every
-# service, prints the endpoints, and on Ctrl-C stops everything it started.
+# service, prints the endpoints, and on Ctrl-C stops everything it started. Unless
+# HELPDESK_SMTP_HOST names a mail server, notification's mail goes to a local sink
+# (deploy/local/mail_sink.py) that keeps each message under $HELPDESK_LOCAL_DIR/mail/.
 #
 # A second copy beside a running one needs its own HELPDESK_LOCAL_DIR and ports:
 # HELPDESK_LOCAL_PORT_OFFSET (e.g. 100) shifts every port it opens, Kafka's and FerretDB's
@@ -19,9 +21,21 @@ export HELPDESK_LOCAL_MONGODB_PORT="${HELPDESK_LOCAL_MONGODB_PORT:-$((27017 + of
 intake_grpc=$((50051 + offset))
 routing_grpc=$((50052 + offset))
 sla_grpc=$((50053 + offset))
+notification_grpc=$((50054 + offset))
 export HELPDESK_HTTP_PORT="${HELPDESK_HTTP_PORT:-$((8080 + offset))}"
+http="http://127.0.0.1:$HELPDESK_HTTP_PORT"
 # Routing applies its decisions through intake's AssignTicket; sla auto-closes through intake.
 export HELPDESK_INTAKE_TARGET="127.0.0.1:$intake_grpc"
+# The links notification puts in its messages: no portal here, so <portal>/tickets/HD-1 is
+# intake's JSON view of the ticket, and the survey link its rating endpoint.
+export HELPDESK_PORTAL_URL="${HELPDESK_PORTAL_URL:-$http/v1}"
+survey="$http/v1/tickets/{ticket_id}/rating"
+export HELPDESK_SURVEY_URL="${HELPDESK_SURVEY_URL:-$survey}"
+mail_sink=0
+if [[ -z "${HELPDESK_SMTP_HOST:-}" ]]; then
+  mail_sink=1
+  export HELPDESK_SMTP_HOST=127.0.0.1 HELPDESK_SMTP_PORT=$((2525 + offset))
+fi
 
 started_infra=0
 pids=()
@@ -45,11 +59,20 @@ if [[ -z "${HELPDESK_KAFKA_BOOTSTRAP_SERVERS:-}" || -z "${HELPDESK_MONGODB_URI:-
   export HELPDESK_MONGODB_URI="mongodb://127.0.0.1:$HELPDESK_LOCAL_MONGODB_PORT/"
 fi
 
+if [[ $mail_sink == 1 ]]; then
+  # its one line per message goes to this terminal
+  "$PY" "$ROOT/deploy/local/mail_sink.py" --port "$HELPDESK_SMTP_PORT" --dir "$LOCAL/mail" &
+  sink_pid=$!
+  pids+=("$sink_pid")
+  echo "starting the mail sink (pid $sink_pid, SMTP 127.0.0.1:$HELPDESK_SMTP_PORT, mail in $LOCAL/mail)"
+fi
+
 # name grpc-port metrics-port, as in the house plan's port table.
 services=(
   "intake $intake_grpc $((9101 + offset))"
   "routing $routing_grpc $((9102 + offset))"
   "sla $sla_grpc $((9103 + offset))"
+  "notification $notification_grpc $((9104 + offset))"
 )
 for entry in "${services[@]}"; do
   read -r name grpc metrics <<<"$entry"
@@ -67,14 +90,24 @@ for entry in "${services[@]}"; do
     exit 1
   fi
 done
+# Started before the services, it has bound its port or failed by now.
+if [[ $mail_sink == 1 ]] && ! kill -0 "$sink_pid" 2>/dev/null; then
+  echo "the mail sink did not start (see above); HELPDESK_LOCAL_PORT_OFFSET moves its port" >&2
+  exit 1
+fi
 
 # The examples name the servers only where they are not the scripts' defaults.
-intake_arg="" routing_arg="" sla_arg="" kafka_arg=""
+intake_arg="" routing_arg="" sla_arg="" notification_arg="" kafka_arg=""
 [[ $intake_grpc == 50051 ]] || intake_arg=" --intake 127.0.0.1:$intake_grpc"
 [[ $routing_grpc == 50052 ]] || routing_arg=" --routing 127.0.0.1:$routing_grpc"
 [[ $sla_grpc == 50053 ]] || sla_arg=" --sla 127.0.0.1:$sla_grpc"
+[[ $notification_grpc == 50054 ]] || notification_arg=" --notification 127.0.0.1:$notification_grpc"
 [[ $HELPDESK_KAFKA_BOOTSTRAP_SERVERS == 127.0.0.1:9092 ]] || kafka_arg=" --kafka $HELPDESK_KAFKA_BOOTSTRAP_SERVERS"
-http="http://127.0.0.1:$HELPDESK_HTTP_PORT"
+if [[ $mail_sink == 1 ]]; then
+  mail="127.0.0.1:$HELPDESK_SMTP_PORT, a local sink: a line here per message, the message in $LOCAL/mail/"
+else
+  mail="$HELPDESK_SMTP_HOST:${HELPDESK_SMTP_PORT:-25}"
+fi
 
 cat <<EOT
 
@@ -85,6 +118,8 @@ The help desk is running.
   intake HTTP/JSON    $http/docs (OpenAPI), Alertmanager webhook /v1/webhooks/alertmanager
   routing gRPC        127.0.0.1:$routing_grpc   metrics http://127.0.0.1:$((9102 + offset))/metrics
   sla gRPC            127.0.0.1:$sla_grpc   metrics http://127.0.0.1:$((9103 + offset))/metrics
+  notification gRPC   127.0.0.1:$notification_grpc   metrics http://127.0.0.1:$((9104 + offset))/metrics
+  mail out (SMTP)     $mail
 
 Tell routing who works where (teams, agents and rules, as JSON documents):
   .venv/bin/python deploy/local/routing_admin.py$routing_arg put-team '{"id": "it", "name": "IT support", "department": "it"}'
@@ -96,10 +131,19 @@ Give sla its targets (minutes, or "90s", "4h"; counted 24/7 unless the policy na
   .venv/bin/python deploy/local/sla_admin.py$sla_arg put-policy '{"id": "std", "name": "Standard", "targets": {"first_response": "2m", "resolution": "4h"}}'
   .venv/bin/python deploy/local/sla_admin.py$sla_arg list
 
-Open a ticket (gRPC); with the above, routing assigns it to kim and sla starts its clocks:
+Tell notification how to reach people (requesters need nothing: they hear at the address they wrote from):
+  .venv/bin/python deploy/local/notification_admin.py$notification_arg put-person '{"id": "kim", "name": "Kim", "email": "kim@example.com", "language": "en"}'
+  .venv/bin/python deploy/local/notification_admin.py$notification_arg put-person '{"id": "lee", "name": "Lee", "email": "lee@example.com", "language": "ru"}'
+  .venv/bin/python deploy/local/notification_admin.py$notification_arg put-subscription '{"id": "urgent", "name": "Urgent tickets to Lee", "event_types": ["ticket.created"], "conditions": {"priority": ["urgent"]}, "person_ids": ["lee"], "template": "ticket.event.watcher"}'
+
+Open a ticket (gRPC); with the above, routing assigns it to kim, sla starts its clocks, ann gets
+an acknowledgement by mail and kim hears of the assignment:
   .venv/bin/python deploy/local/create_ticket.py$intake_arg --subject "VPN is down" --email ann@example.com
   .venv/bin/python deploy/local/sla_admin.py$sla_arg ticket <its id>
   .venv/bin/python deploy/local/sla_admin.py$sla_arg at-risk --include-breached
+  .venv/bin/python deploy/local/notification_admin.py$notification_arg deliveries --ticket <its id>
+  .venv/bin/python deploy/local/notification_admin.py$notification_arg deliveries --status dead
+  .venv/bin/python deploy/local/notification_admin.py$notification_arg replay <a dead delivery's id>
 
 Or over HTTP:
   curl -s -X POST $http/v1/tickets -H 'content-type: application/json' \\

@@ -51,6 +51,7 @@ TOPICS = [
     "helpdesk.dlq.helpdesk-intake.v1",
     "helpdesk.dlq.helpdesk-routing.v1",
     "helpdesk.dlq.helpdesk-sla.v1",
+    "helpdesk.dlq.helpdesk-notification.v1",
 ]
 # Kinds from the Prometheus Operator's CRDs: no schema ships with kubernetes-validate, so
 # they get the structural checks of test_prometheus_operator_objects instead.
@@ -186,7 +187,7 @@ def test_helm_lint(helm: str, value_set: str) -> None:
 
 
 def test_default_values_enable_the_built_services(manifests: list[Manifest]) -> None:
-    assert enabled_components(manifests) == ["intake", "routing", "sla"]
+    assert enabled_components(manifests) == ["intake", "notification", "routing", "sla"]
 
 
 # ---------------------------------------------------------------------------- Kubernetes schemas
@@ -309,6 +310,14 @@ def test_kube_score_can_fail(kube_score: str, manifests: list[Manifest], tmp_pat
         (["--set", "components.intake.enabled=yes"], "/components/intake/enabled"),
         (["--set", "components.routing.calls={Intake}"], "/components/routing/calls/0"),
         (["--set", "components.routing.calls={intake,intake}"], "/components/routing/calls"),
+        (
+            ["--set", "components.notification.egress[0].ports={0}"],
+            "/components/notification/egress/0/ports/0",
+        ),
+        (
+            ["--set", "components.notification.egress[0].port=25"],
+            "additional properties 'port'",
+        ),
         # helm names a wrong path for propertyNames errors, but the right key
         (["--set", "components.intake.settings.lower_case=1"], "'lower_case'"),
         (["--set", "components.Bad_Name.enabled=true"], "/components"),
@@ -340,8 +349,13 @@ def test_values_schema_refuses_bad_values(helm: str, values: list[str], message:
             ["--set=components.intake.enabled=false", "--set=components.routing.enabled=false"],
             "sla.calls: intake is not",
         ),
-        (["--set", "components.routing.calls={notification}"], "routing.calls: notification is"),
+        (["--set", "components.routing.calls={knowledge}"], "routing.calls: knowledge is"),
         (["--set", "components.sla.calls={sla}"], "sla.calls: sla is not"),
+        # a mail relay on a port the NetworkPolicy keeps closed
+        (
+            ["--set", "components.notification.settings.SMTP_PORT=587"],
+            "notification.settings.SMTP_PORT (587) is in no rule",
+        ),
         (
             [
                 "--set",
@@ -394,6 +408,7 @@ def test_every_pod_is_hardened(helm: str, value_set: str) -> None:
 
 def test_every_component_has_probes_spread_and_accounts(helm: str, value_set: str) -> None:
     docs = render(helm, *VALUE_SETS[value_set], *ALL_ENABLED)
+    values = values_of(value_set)["components"]
     for component, (grpc_port, metrics_port) in PORTS.items():
         deployment = one(docs, "Deployment", component)
         pod = deployment["spec"]["template"]["spec"]
@@ -424,8 +439,11 @@ def test_every_component_has_probes_spread_and_accounts(helm: str, value_set: st
         service_ports = {p["name"]: p["port"] for p in service["spec"]["ports"]}
         assert (service_ports["grpc"], service_ports["metrics"]) == (grpc_port, metrics_port)
 
-        pdb = one(docs, "PodDisruptionBudget", component)
-        assert pdb["spec"]["selector"]["matchLabels"] == selector
+        if values[component]["podDisruptionBudget"]["enabled"]:
+            pdb = one(docs, "PodDisruptionBudget", component)
+            assert pdb["spec"]["selector"]["matchLabels"] == selector
+        else:
+            assert by_kind(of_component(docs, component), "PodDisruptionBudget") == []
 
 
 def test_network_policy_of_every_component(helm: str, value_set: str) -> None:
@@ -502,6 +520,7 @@ def test_disabling_the_built_services_leaves_no_service(helm: str) -> None:
         "--set=components.intake.enabled=false",
         "--set=components.routing.enabled=false",
         "--set=components.sla.enabled=false",
+        "--set=components.notification.enabled=false",
     )
     assert of_component(docs, "intake") == []
     assert by_kind(docs, "Deployment") == []
@@ -605,6 +624,78 @@ def test_callers_reach_intake(
         and any(_admits(peer, intake_pod) for peer in rule.get("to", []))
         for rule in caller_policy["egress"]
     ), caller_policy["egress"]
+
+
+def _env_value(value: Any) -> str:
+    """A setting as the chart renders it into the environment (toString)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _open_egress_ports(policy: Manifest) -> set[int]:
+    """Ports an egress rule lets the pods reach at any address."""
+    anywhere = [rule for rule in policy["spec"]["egress"] if "to" not in rule]
+    return {p["port"] for rule in anywhere for p in rule["ports"]}
+
+
+def test_notification_mails_and_posts(helm: str, value_set: str) -> None:
+    docs = render(helm, *VALUE_SETS[value_set])
+    values = values_of(value_set)["components"]["notification"]
+    deployment = one(docs, "Deployment", "notification")
+    env = _env(deployment)
+    assert env["HELPDESK_GRPC_PORT"] == "50054"
+    assert env["HELPDESK_METRICS_PORT"] == "9104"
+    assert env["HELPDESK_MONGODB_DATABASE"] == "helpdesk_notification"
+    # its dead letters go to a topic the Job creates
+    group = env["HELPDESK_NOTIFICATION_CONSUMER_GROUP"]
+    assert group == "helpdesk-notification"
+    assert f"helpdesk.dlq.{group}.v1" in TOPICS
+    # it calls no other service
+    assert not [name for name in env if name.endswith("_TARGET")]
+    settings = values["settings"]
+    for key in ("SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS", "MAIL_FROM"):
+        assert env[f"HELPDESK_{key}"] == _env_value(settings[key]), key
+    # secrets only as references to a Secret
+    for name, value in env.items():
+        if any(word in name for word in ("PASSWORD", "SECRET", "TOKEN")):
+            assert set(value) == {"secretKeyRef"}, name
+    if value_set == "production":
+        assert env["HELPDESK_SMTP_STARTTLS"] == "true"
+        for var, key in (
+            ("SMTP_USERNAME", "smtp-username"),
+            ("SMTP_PASSWORD", "smtp-password"),
+            ("WEBHOOK_SECRET", "webhook-secret"),
+        ):
+            ref = env[f"HELPDESK_{var}"]["secretKeyRef"]
+            assert ref == {"name": "helpdesk-notification", "key": key}, var
+    else:
+        assert "HELPDESK_SMTP_PASSWORD" not in env
+    # one replica: a second delivery worker could send a message twice
+    assert deployment["spec"]["replicas"] == 1
+    for kind in ("PodDisruptionBudget", "HorizontalPodAutoscaler"):
+        assert by_kind(of_component(docs, "notification"), kind) == [], kind
+    # it may leave for the mail relay and for HTTPS; the other services may not
+    smtp = int(settings["SMTP_PORT"])
+    assert {smtp, 443} <= _open_egress_ports(one(docs, "NetworkPolicy", "notification"))
+    for other in ("intake", "routing", "sla"):
+        policy = one(docs, "NetworkPolicy", other)
+        ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
+        assert not {smtp, 443} & ports, other
+
+
+def test_notification_smtp_port_moves_with_its_egress(helm: str) -> None:
+    docs = render(
+        helm,
+        "--set=components.notification.settings.SMTP_PORT=465",
+        "--set=components.notification.egress[0].ports={465}",
+    )
+    assert _env(one(docs, "Deployment", "notification"))["HELPDESK_SMTP_PORT"] == "465"
+    assert 465 in _open_egress_ports(one(docs, "NetworkPolicy", "notification"))
+    # without NetworkPolicies nothing is blocked, so nothing is refused
+    render(
+        helm,
+        "--set=components.notification.settings.SMTP_PORT=587",
+        "--set=networkPolicy.enabled=false",
+    )
 
 
 def test_kafka_secrets_are_references(helm: str) -> None:
@@ -1069,4 +1160,6 @@ def test_notes_render(helm: str, value_set: str, tmp_path: Path) -> None:
     assert f"port-forward svc/{RELEASE}-intake 50051" in notes, notes
     assert f"port-forward svc/{RELEASE}-sla 50053" in notes, notes
     assert "sla_admin.py --sla 127.0.0.1:50053 put-policy" in notes, notes
+    assert f"port-forward svc/{RELEASE}-notification 50054" in notes, notes
+    assert "notification_admin.py --notification 127.0.0.1:50054 deliveries" in notes, notes
     assert "create secret generic" in notes, notes

@@ -192,6 +192,17 @@ seccompProfile:
 {{- if ne (len $ports) (len (uniq $ports)) -}}
 {{- fail (printf "components.%s: grpcPort, metricsPort and httpPort must differ (got %v)" .name $ports) -}}
 {{- end -}}
+{{- /* a mail relay the NetworkPolicy blocks would only show as SMTP timeouts */ -}}
+{{- $settings := $c.settings | default dict -}}
+{{- if and .root.Values.networkPolicy.enabled (hasKey $settings "SMTP_PORT") -}}
+{{- $smtp := int (get $settings "SMTP_PORT") -}}
+{{- $open := false -}}
+{{- range $c.egress }}{{ range .ports }}{{ if eq (int .) $smtp }}{{ $open = true }}{{ end }}{{ end }}{{ end -}}
+{{- range .root.Values.networkPolicy.extraEgress }}{{ range .ports }}{{ if eq (toString .port) (toString $smtp) }}{{ $open = true }}{{ end }}{{ end }}{{ end -}}
+{{- if not $open -}}
+{{- fail (printf "components.%s.settings.SMTP_PORT (%d) is in no rule of components.%s.egress (nor networkPolicy.extraEgress): the NetworkPolicy would block mail" .name $smtp .name) -}}
+{{- end -}}
+{{- end -}}
 {{- $replicas := $c.replicas -}}
 {{- if $c.autoscaling.enabled -}}
 {{- if gt (int $c.autoscaling.minReplicas) (int $c.autoscaling.maxReplicas) -}}

@@ -11,6 +11,10 @@ metadata:
   namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "helpdesk.componentLabels" . | nindent 4 }}
+  {{- with .c.deploymentAnnotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 spec:
   {{- if not .c.autoscaling.enabled }}
   replicas: {{ .c.replicas }}
@@ -175,6 +179,10 @@ spec:
         - {protocol: TCP, port: {{ $other.grpcPort }}}
         {{- end }}
         {{- end }}
+    {{- range .c.egress }}
+    # components.{{ $.name }}.egress
+    {{- include "helpdesk.egressRule" (dict "ports" .ports "peers" .peers) | nindent 4 }}
+    {{- end }}
     {{- with $np.extraEgress }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
