@@ -17,7 +17,7 @@ export UV_LINK_MODE := copy
 
 .PHONY: help
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(UV):
 	@command -v python3 >/dev/null || { echo "python3 (3.11) is required: install it first" >&2; exit 1; }
@@ -62,11 +62,11 @@ integration: $(VENV)/.synced  ## scenarios on real Kafka and FerretDB (started i
 	$(VENV)/bin/pytest tests/integration -q
 
 .PHONY: chart-tools
-chart-tools:  ## build the pinned helm and kube-score into .cache/bin (skipped when present)
+chart-tools:  ## build the pinned helm, kube-score and promtool into .cache/bin (skipped when present)
 	deploy/tools/install.sh
 
 .PHONY: chart
-chart: $(VENV)/.synced chart-tools  ## helm lint/template, Kubernetes schemas, kube-score, values schema
+chart: $(VENV)/.synced chart-tools  ## helm lint/template, Kubernetes schemas, kube-score, values schema, dashboards' and alerts' PromQL, promtool rule tests
 	$(VENV)/bin/pytest tests/chart -q
 
 .PHONY: test
@@ -100,6 +100,14 @@ bench-queue: install  ## benchmark: queue views (ListTickets) over TICKETS store
 .PHONY: bench-routing
 bench-routing: install  ## benchmark: created -> assigned latency and routing decisions per second
 	$(PY) -m benchmarks.routing
+
+.PHONY: bench-sla
+bench-sla: install  ## benchmark: SLA timers firing lag and service memory, TIMERS armed (default 1,000,000)
+	$(PY) -m benchmarks.sla_timers --timers $${TIMERS:-1000000}
+
+.PHONY: bench-knowledge
+bench-knowledge: install  ## benchmark: knowledge search over 100,000 articles (build time, p50/p99)
+	$(PY) -m benchmarks.knowledge_search
 
 .PHONY: clean
 clean:  ## remove local data and logs (keeps downloads)
