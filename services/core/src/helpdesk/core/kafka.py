@@ -178,6 +178,12 @@ def current_traceparent() -> str:
     return carrier.get("traceparent", "")
 
 
+async def kafka_ping(broker: KafkaBroker) -> None:
+    """A health check: raises when no broker answers within three seconds."""
+    if not await broker.ping(timeout=3.0):
+        raise ConnectionError("Kafka did not answer")
+
+
 def record_headers(message: KafkaMessage) -> dict[str, str]:
     """A consumed record's headers as text."""
     record = message.raw_message

@@ -3,8 +3,6 @@
 import asyncio
 from datetime import timedelta
 
-from faststream.kafka import KafkaBroker
-
 from helpdesk.api.reports.v1 import reports_pb2, reports_pb2_grpc
 from helpdesk.api.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 from helpdesk.core.grpc_server import GrpcServer, wait_for_shutdown
@@ -15,6 +13,7 @@ from helpdesk.core.kafka import (
     create_broker,
     dead_letter_topic,
     ensure_topics,
+    kafka_ping,
     security_from,
 )
 from helpdesk.core.logging import configure_logging, get_logger
@@ -33,11 +32,6 @@ from helpdesk.intake.store import TicketStore
 
 SERVICE = "intake"
 log = get_logger(__name__)
-
-
-async def _kafka_ping(broker: KafkaBroker) -> None:
-    if not await broker.ping(timeout=3.0):
-        raise ConnectionError("Kafka did not answer")
 
 
 def _mailbox(settings: IntakeSettings, commands: TicketCommands) -> Mailbox | None:
@@ -114,7 +108,7 @@ async def main() -> None:
     mailbox = _mailbox(settings, commands)
     mail_task = asyncio.create_task(mailbox.run(), name="mailbox") if mailbox else None
 
-    health_checks = {"mongodb": lambda: ping(mongo), "kafka": lambda: _kafka_ping(broker)}
+    health_checks = {"mongodb": lambda: ping(mongo), "kafka": lambda: kafka_ping(broker)}
     # HTTP listens first: a port that cannot be bound stops the start before gRPC says
     # SERVING.
     http = None

@@ -5,8 +5,6 @@ import asyncio
 import contextlib
 from datetime import timedelta
 
-from faststream.kafka import KafkaBroker
-
 from helpdesk.api.notification.v1 import notification_pb2, notification_pb2_grpc
 from helpdesk.core.grpc_server import GrpcServer, wait_for_shutdown
 from helpdesk.core.kafka import (
@@ -15,6 +13,7 @@ from helpdesk.core.kafka import (
     create_broker,
     dead_letter_topic,
     ensure_topics,
+    kafka_ping,
     security_from,
 )
 from helpdesk.core.logging import configure_logging, get_logger
@@ -30,11 +29,6 @@ from helpdesk.notification.store import NotificationStore
 
 SERVICE = "notification"
 log = get_logger(__name__)
-
-
-async def _kafka_ping(broker: KafkaBroker) -> None:
-    if not await broker.ping(timeout=3.0):
-        raise ConnectionError("Kafka did not answer")
 
 
 async def main() -> None:
@@ -97,7 +91,7 @@ async def main() -> None:
     await broker.start()
     worker = asyncio.create_task(commands.run(settings.delivery_poll_seconds), name="deliveries")
 
-    health_checks = {"mongodb": lambda: ping(mongo), "kafka": lambda: _kafka_ping(broker)}
+    health_checks = {"mongodb": lambda: ping(mongo), "kafka": lambda: kafka_ping(broker)}
     server = GrpcServer(
         host=settings.grpc_host,
         port=settings.grpc_port,

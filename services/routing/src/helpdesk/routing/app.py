@@ -4,8 +4,6 @@ availability sweep, and an orderly stop."""
 import asyncio
 import contextlib
 
-from faststream.kafka import KafkaBroker
-
 from helpdesk.api.routing.v1 import routing_pb2, routing_pb2_grpc
 from helpdesk.core.grpc_server import GrpcServer, wait_for_shutdown
 from helpdesk.core.kafka import (
@@ -14,6 +12,7 @@ from helpdesk.core.kafka import (
     create_broker,
     dead_letter_topic,
     ensure_topics,
+    kafka_ping,
     security_from,
 )
 from helpdesk.core.logging import configure_logging, get_logger
@@ -29,11 +28,6 @@ from helpdesk.routing.store import RoutingStore
 
 SERVICE = "routing"
 log = get_logger(__name__)
-
-
-async def _kafka_ping(broker: KafkaBroker) -> None:
-    if not await broker.ping(timeout=3.0):
-        raise ConnectionError("Kafka did not answer")
 
 
 async def _sweep_forever(commands: RoutingCommands, interval: float) -> None:
@@ -84,7 +78,7 @@ async def main() -> None:
     register_ticket_subscriber(broker, commands, group=settings.routing_consumer_group)
     await broker.start()
 
-    health_checks = {"mongodb": lambda: ping(mongo), "kafka": lambda: _kafka_ping(broker)}
+    health_checks = {"mongodb": lambda: ping(mongo), "kafka": lambda: kafka_ping(broker)}
     server = GrpcServer(
         host=settings.grpc_host,
         port=settings.grpc_port,

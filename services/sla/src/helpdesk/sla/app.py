@@ -3,8 +3,6 @@ the timer loop, and an orderly stop."""
 
 import asyncio
 
-from faststream.kafka import KafkaBroker
-
 from helpdesk.api.sla.v1 import sla_pb2, sla_pb2_grpc
 from helpdesk.core.grpc_server import GrpcServer, wait_for_shutdown
 from helpdesk.core.kafka import (
@@ -13,6 +11,7 @@ from helpdesk.core.kafka import (
     create_broker,
     dead_letter_topic,
     ensure_topics,
+    kafka_ping,
     security_from,
 )
 from helpdesk.core.logging import configure_logging, get_logger
@@ -30,11 +29,6 @@ from helpdesk.sla.timers import TimerQueue
 
 SERVICE = "sla"
 log = get_logger(__name__)
-
-
-async def _kafka_ping(broker: KafkaBroker) -> None:
-    if not await broker.ping(timeout=3.0):
-        raise ConnectionError("Kafka did not answer")
 
 
 async def main() -> None:
@@ -87,7 +81,7 @@ async def main() -> None:
     relay.start()
     timers.start()
 
-    health_checks = {"mongodb": lambda: ping(mongo), "kafka": lambda: _kafka_ping(broker)}
+    health_checks = {"mongodb": lambda: ping(mongo), "kafka": lambda: kafka_ping(broker)}
     server = GrpcServer(
         host=settings.grpc_host,
         port=settings.grpc_port,
