@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
+from pymongo.errors import PyMongoError
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,11 @@ class Aborted(HelpdeskError):
 
 class Unavailable(HelpdeskError):
     code = grpc.StatusCode.UNAVAILABLE
+
+
+# What a command raises when a store or another service is away or busy: the caller tries
+# again later (a Kafka message is read again, a mail stays unread, an HTTP client gets 503).
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (PyMongoError, Unavailable, Aborted)
 
 
 def to_status(error: HelpdeskError) -> status_pb2.Status:

@@ -1,10 +1,11 @@
 """Kafka plumbing: the broker every service uses, topics, CloudEvents headers."""
 
+import asyncio
 import contextlib
 import logging
 import ssl
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -16,10 +17,13 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.kafka.security import parse_security
+from faststream.middlewares import AckPolicy
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+from google.protobuf.message import DecodeError
 from opentelemetry import propagate, trace
 from prometheus_client import REGISTRY
 
+from helpdesk.core.errors import TRANSIENT_ERRORS, FieldViolation, InvalidArgument
 from helpdesk.core.logging import get_logger
 from helpdesk.core.metrics import DEAD_LETTERS
 
@@ -216,3 +220,63 @@ async def publish_dead_letter(
     get_logger(__name__).warning(
         "message_dead_lettered", topic=record.topic, group=group, kind=kind, reason=reason[:500]
     )
+
+
+@dataclass(frozen=True)
+class ReceivedEvent:
+    """A consumed CloudEvent: its type, id and time (from the headers) and its payload."""
+
+    type: str
+    id: str
+    time: str
+    body: bytes
+
+
+# Wait before a message is read again after a passing outage, so it does not spin.
+RETRY_DELAY_SECONDS = 1.0
+
+
+def subscribe_events(
+    broker: KafkaBroker,
+    topics: Iterable[str],
+    *,
+    group: str,
+    handle: Callable[[ReceivedEvent], Awaitable[None]],
+    invalid: tuple[type[Exception], ...] = (),
+) -> None:
+    """Feeds every CloudEvent of these topics to `handle`, committing after it.
+
+    A passing outage (TRANSIENT_ERRORS) leaves the message uncommitted and it is read again;
+    one that can never be applied (undecodable, refused, or an `invalid` kind) and any other
+    failure go to the group's dead-letter topic with the reason, and the partition moves on.
+    """
+    log = get_logger(__name__)
+    refusals: tuple[type[Exception], ...] = (DecodeError, InvalidArgument, *invalid)
+
+    async def consume(message: KafkaMessage) -> None:
+        headers = record_headers(message)
+        event = ReceivedEvent(
+            headers.get("ce_type", ""),
+            headers.get("ce_id", ""),
+            headers.get("ce_time", ""),
+            message.body,
+        )
+        try:
+            if not event.id:
+                raise InvalidArgument([FieldViolation("ce_id", "is required")])
+            await handle(event)
+        except refusals as error:
+            reason = f"cannot apply {event.type or 'an event without ce_type'}: {error!r}"
+            await publish_dead_letter(broker, group, message, reason, "invalid")
+        except TRANSIENT_ERRORS:
+            log.warning("event_retry", type=event.type, id=event.id, exc_info=True)
+            await asyncio.sleep(RETRY_DELAY_SECONDS)
+            raise  # nack: read again
+        except Exception as error:
+            log.exception("event_failed", type=event.type, id=event.id)
+            await publish_dead_letter(broker, group, message, repr(error), "error")
+
+    for topic in topics:
+        broker.subscriber(
+            topic, group_id=group, auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR
+        )(consume)

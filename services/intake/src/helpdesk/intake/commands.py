@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from google.protobuf.message import Message
-from pymongo.errors import PyMongoError
 
 from helpdesk.api.events.v1 import ticket_events_pb2
 from helpdesk.core.errors import (
@@ -50,9 +49,6 @@ EVENT_SOURCE = "helpdesk/intake"
 # Who SLA changes are by in a ticket's history.
 SLA_ACTOR = "sla"
 TICKET_CREATED = "helpdesk.ticket.created.v1"
-# What a command raises when the store is away or busy: the caller tries again later
-# (a Kafka message is read again, a mail stays unread, an HTTP client gets 503).
-TRANSIENT_ERRORS = (PyMongoError, Unavailable, Aborted)
 # Tries to draw a ticket number no other replica took at the same moment.
 NUMBER_ATTEMPTS = 10
 # Tries to apply a change when other writes to the same ticket keep winning.

@@ -17,24 +17,24 @@ from google.protobuf.message import DecodeError
 
 from helpdesk.api.events.v1 import sla_events_pb2
 from helpdesk.api.tickets.v1 import tickets_pb2
-from helpdesk.core.errors import InvalidArgument
+from helpdesk.core.errors import TRANSIENT_ERRORS, InvalidArgument
 from helpdesk.core.kafka import (
     INTAKE_REQUESTS_TOPIC,
     PROTOBUF_CONTENT_TYPE,
+    RETRY_DELAY_SECONDS,
     SLA_EVENTS_TOPIC,
+    ReceivedEvent,
     publish_dead_letter,
     record_headers,
+    subscribe_events,
 )
 from helpdesk.core.logging import get_logger
-from helpdesk.intake.commands import TRANSIENT_ERRORS, TicketCommands
+from helpdesk.intake.commands import TicketCommands
 from helpdesk.intake.domain import Channel, TicketDraft, draft_from_json
 from helpdesk.intake.mapping import draft_from_proto
 from helpdesk.intake.metrics import INTAKE_MESSAGES
 
 log = get_logger(__name__)
-
-# Wait before a message is read again after a passing outage, so it does not spin.
-RETRY_DELAY_SECONDS = 1.0
 
 
 class Unprocessable(Exception):
@@ -110,28 +110,12 @@ _SLA_STATES: dict[str, tuple[SlaPayload, str]] = {
 def register_sla_subscriber(broker: KafkaBroker, commands: TicketCommands, *, group: str) -> None:
     """Keeps each ticket's SLA state as the SLA service reports it, for queue views."""
 
-    @broker.subscriber(
-        SLA_EVENTS_TOPIC,
-        group_id=group,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-    )
-    async def on_sla_event(message: KafkaMessage) -> None:
-        headers = record_headers(message)
-        known = _SLA_STATES.get(headers.get("ce_type", ""))
+    async def handle(event: ReceivedEvent) -> None:
+        known = _SLA_STATES.get(event.type)
         if known is None:
             return
         payload, state = known
-        try:
-            clock = payload.FromString(message.body).clock
-            await commands.record_sla(
-                clock.ticket_id, clock.metric, state, headers.get("ce_id", "")
-            )
-        except DecodeError as error:
-            await publish_dead_letter(
-                broker, group, message, f"malformed SLA event: {error}", "invalid"
-            )
-        except TRANSIENT_ERRORS:
-            log.warning("sla_event_retry", exc_info=True)
-            await asyncio.sleep(RETRY_DELAY_SECONDS)
-            raise
+        clock = payload.FromString(event.body).clock
+        await commands.record_sla(clock.ticket_id, clock.metric, state, event.id)
+
+    subscribe_events(broker, [SLA_EVENTS_TOPIC], group=group, handle=handle)

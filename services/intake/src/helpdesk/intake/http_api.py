@@ -34,6 +34,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from helpdesk.core.errors import (
+    TRANSIENT_ERRORS,
     FailedPrecondition,
     FieldViolation,
     HelpdeskError,
@@ -46,7 +47,7 @@ from helpdesk.core.metrics import HTTP_HANDLED, HTTP_HANDLING_SECONDS
 from helpdesk.core.mongo import DocumentLocks, store_precision
 from helpdesk.intake import alertmanager, chat, domain, lifecycle
 from helpdesk.intake.alertmanager import AlertRules, Outcome
-from helpdesk.intake.commands import TRANSIENT_ERRORS, TicketCommands
+from helpdesk.intake.commands import TicketCommands
 from helpdesk.intake.conversations import ChatOutcome, ChatResult, ConversationIntake
 from helpdesk.intake.mail import DEFAULT_MAX_MESSAGE_BYTES
 from helpdesk.intake.mailbox import MailOutcome, MailResult, accept_raw_message

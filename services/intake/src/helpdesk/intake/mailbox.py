@@ -26,10 +26,10 @@ from imapclient import DELETED, FLAGGED, SEEN, IMAPClient  # type: ignore[import
 from imapclient.exceptions import IMAPClientError  # type: ignore[import-untyped]
 from opentelemetry import trace
 
-from helpdesk.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from helpdesk.core.errors import TRANSIENT_ERRORS, FailedPrecondition, InvalidArgument, NotFound
 from helpdesk.core.logging import get_logger
 from helpdesk.intake import domain
-from helpdesk.intake.commands import TRANSIENT_ERRORS, TicketCommands
+from helpdesk.intake.commands import TicketCommands
 from helpdesk.intake.domain import MAX_DESCRIPTION, Channel, Status
 from helpdesk.intake.lifecycle import Actor, Role
 from helpdesk.intake.mail import (

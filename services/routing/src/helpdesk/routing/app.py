@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 
 from helpdesk.api.routing.v1 import routing_pb2, routing_pb2_grpc
+from helpdesk.core.errors import TRANSIENT_ERRORS
 from helpdesk.core.grpc_server import GrpcServer, wait_for_shutdown
 from helpdesk.core.kafka import (
     SLA_EVENTS_TOPIC,
@@ -21,7 +22,7 @@ from helpdesk.core.settings import load_settings
 from helpdesk.core.telemetry import setup_tracing, shutdown_tracing, start_metrics_server
 from helpdesk.core.tickets_client import TicketsClient
 from helpdesk.routing.commands import ROUTING_ACTOR, RoutingCommands
-from helpdesk.routing.events import TRANSIENT_ERRORS, register_ticket_subscriber
+from helpdesk.routing.events import register_event_subscribers
 from helpdesk.routing.grpc_api import RoutingApi
 from helpdesk.routing.settings import RoutingSettings
 from helpdesk.routing.store import RoutingStore
@@ -75,7 +76,7 @@ async def main() -> None:
     commands = RoutingCommands(
         store, tickets, reopen_threshold=settings.reopen_escalation_threshold
     )
-    register_ticket_subscriber(broker, commands, group=settings.routing_consumer_group)
+    register_event_subscribers(broker, commands, group=settings.routing_consumer_group)
     await broker.start()
 
     health_checks = {"mongodb": lambda: ping(mongo), "kafka": lambda: kafka_ping(broker)}

@@ -2,37 +2,22 @@
 
 A passing outage (MongoDB away, intake unavailable) leaves the event uncommitted and it is
 read again; an event that can never be applied goes to the dead-letter topic with its
-reason, and the partition moves on.
+reason, and the partition moves on (core.kafka.subscribe_events).
 """
 
-import asyncio
-from collections.abc import Awaitable, Callable
-
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
-from faststream.middlewares import AckPolicy
-from google.protobuf.message import DecodeError
-from pymongo.errors import PyMongoError
 
 from helpdesk.api.events.v1 import sla_events_pb2, ticket_events_pb2
-from helpdesk.core.errors import Aborted, FieldViolation, InvalidArgument, Unavailable
 from helpdesk.core.kafka import (
     SLA_EVENTS_TOPIC,
     TICKET_EVENTS_TOPIC,
-    publish_dead_letter,
-    record_headers,
+    ReceivedEvent,
+    subscribe_events,
 )
-from helpdesk.core.logging import get_logger
 from helpdesk.routing.commands import RoutingCommands
 from helpdesk.routing.mapping import facts_from_proto
 
-log = get_logger(__name__)
-
-RETRY_DELAY_SECONDS = 1.0
-TRANSIENT_ERRORS = (PyMongoError, Unavailable, Aborted)
 _PREFIX = "helpdesk.ticket."
-
-Applier = Callable[[RoutingCommands, str, str, bytes], Awaitable[None]]
 
 
 async def apply_event(
@@ -77,41 +62,13 @@ async def apply_sla_event(
         await commands.sla_breached(event_id, clock.ticket_id, clock.metric)
 
 
-def register_ticket_subscriber(
+def register_event_subscribers(
     broker: KafkaBroker, commands: RoutingCommands, *, group: str
 ) -> None:
-    async def handle(message: KafkaMessage, apply: Applier) -> None:
-        headers = record_headers(message)
-        event_type, event_id = headers.get("ce_type", ""), headers.get("ce_id", "")
-        try:
-            if not event_id:
-                raise InvalidArgument([FieldViolation("ce_id", "is required")])
-            await apply(commands, event_type, event_id, message.body)
-        except (DecodeError, InvalidArgument) as error:
-            reason = f"cannot apply {event_type or 'an event without ce_type'}: {error!r}"
-            await publish_dead_letter(broker, group, message, reason, "invalid")
-        except TRANSIENT_ERRORS:
-            log.warning("event_retry", type=event_type, id=event_id, exc_info=True)
-            await asyncio.sleep(RETRY_DELAY_SECONDS)
-            raise  # nack: read again
-        except Exception as error:
-            log.exception("event_failed", type=event_type, id=event_id)
-            await publish_dead_letter(broker, group, message, repr(error), "error")
+    async def handle(event: ReceivedEvent) -> None:
+        if event.type.startswith("helpdesk.sla."):
+            await apply_sla_event(commands, event.type, event.id, event.body)
+        else:
+            await apply_event(commands, event.type, event.id, event.body)
 
-    @broker.subscriber(
-        TICKET_EVENTS_TOPIC,
-        group_id=group,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-    )
-    async def on_ticket_event(message: KafkaMessage) -> None:
-        await handle(message, apply_event)
-
-    @broker.subscriber(
-        SLA_EVENTS_TOPIC,
-        group_id=group,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-    )
-    async def on_sla_event(message: KafkaMessage) -> None:
-        await handle(message, apply_sla_event)
+    subscribe_events(broker, [TICKET_EVENTS_TOPIC, SLA_EVENTS_TOPIC], group=group, handle=handle)

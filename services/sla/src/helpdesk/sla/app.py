@@ -4,6 +4,7 @@ the timer loop, and an orderly stop."""
 import asyncio
 
 from helpdesk.api.sla.v1 import sla_pb2, sla_pb2_grpc
+from helpdesk.core.errors import TRANSIENT_ERRORS
 from helpdesk.core.grpc_server import GrpcServer, wait_for_shutdown
 from helpdesk.core.kafka import (
     SLA_EVENTS_TOPIC,
@@ -21,7 +22,7 @@ from helpdesk.core.settings import load_settings
 from helpdesk.core.telemetry import setup_tracing, shutdown_tracing, start_metrics_server
 from helpdesk.core.tickets_client import TicketsClient
 from helpdesk.sla.commands import SLA_ACTOR, SlaCommands
-from helpdesk.sla.events import TRANSIENT_ERRORS, register_ticket_subscriber
+from helpdesk.sla.events import register_event_subscribers
 from helpdesk.sla.grpc_api import SlaApi
 from helpdesk.sla.settings import SlaSettings
 from helpdesk.sla.store import SlaStore
@@ -76,7 +77,7 @@ async def main() -> None:
         transient=TRANSIENT_ERRORS,
     )
     commands.arm = timers.arm
-    register_ticket_subscriber(broker, commands, group=settings.sla_consumer_group)
+    register_event_subscribers(broker, commands, group=settings.sla_consumer_group)
     await broker.start()
     relay.start()
     timers.start()

@@ -1,33 +1,18 @@
-"""Kafka edge of the SLA service: ticket events in, read into the domain's SLA events.
+"""Kafka edge of the SLA service: ticket events in, read into the domain's SLA events
+(retries and dead letters as core.kafka.subscribe_events does them)."""
 
-A passing outage (MongoDB away) leaves the event uncommitted and it is read again; an
-event that can never be applied goes to the dead-letter topic with its reason.
-"""
-
-import asyncio
 from datetime import UTC, datetime
 
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
-from faststream.middlewares import AckPolicy
-from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
-from pymongo.errors import PyMongoError
 
 from helpdesk.api.common.v1 import common_pb2
 from helpdesk.api.events.v1 import ticket_events_pb2
-from helpdesk.core.errors import Aborted, FieldViolation, InvalidArgument, Unavailable
-from helpdesk.core.kafka import TICKET_EVENTS_TOPIC, publish_dead_letter, record_headers
-from helpdesk.core.logging import get_logger
+from helpdesk.core.kafka import TICKET_EVENTS_TOPIC, ReceivedEvent, subscribe_events
 from helpdesk.core.ticket_words import status_word
 from helpdesk.sla.commands import SlaCommands
 from helpdesk.sla.domain.clocks import AgentReplied, RequesterReplied, StatusChanged, TicketOpened
 from helpdesk.sla.mapping import facts_from_proto
-
-log = get_logger(__name__)
-
-RETRY_DELAY_SECONDS = 1.0
-TRANSIENT_ERRORS = (PyMongoError, Unavailable, Aborted)
 
 
 def _at(stamp: Timestamp) -> datetime:
@@ -76,27 +61,12 @@ async def apply_event(commands: SlaCommands, event_type: str, event_id: str, bod
             return
 
 
-def register_ticket_subscriber(broker: KafkaBroker, commands: SlaCommands, *, group: str) -> None:
-    @broker.subscriber(
-        TICKET_EVENTS_TOPIC,
-        group_id=group,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+def register_event_subscribers(broker: KafkaBroker, commands: SlaCommands, *, group: str) -> None:
+    async def handle(event: ReceivedEvent) -> None:
+        await apply_event(commands, event.type, event.id, event.body)
+
+    # A ValueError is the domain refusing an event it cannot place (a naive time, an
+    # unknown status): it will never apply.
+    subscribe_events(
+        broker, [TICKET_EVENTS_TOPIC], group=group, handle=handle, invalid=(ValueError,)
     )
-    async def on_ticket_event(message: KafkaMessage) -> None:
-        headers = record_headers(message)
-        event_type, event_id = headers.get("ce_type", ""), headers.get("ce_id", "")
-        try:
-            if not event_id:
-                raise InvalidArgument([FieldViolation("ce_id", "is required")])
-            await apply_event(commands, event_type, event_id, message.body)
-        except (DecodeError, InvalidArgument, ValueError) as error:
-            reason = f"cannot apply {event_type or 'an event without ce_type'}: {error!r}"
-            await publish_dead_letter(broker, group, message, reason, "invalid")
-        except TRANSIENT_ERRORS:
-            log.warning("ticket_event_retry", type=event_type, id=event_id, exc_info=True)
-            await asyncio.sleep(RETRY_DELAY_SECONDS)
-            raise  # nack: read again
-        except Exception as error:
-            log.exception("ticket_event_failed", type=event_type, id=event_id)
-            await publish_dead_letter(broker, group, message, repr(error), "error")
