@@ -114,6 +114,17 @@ def create_broker(
     )
 
 
+async def broker_from(
+    settings: "ServiceSettings", service: str, topics: Iterable[str]
+) -> KafkaBroker:
+    """The service's broker as its settings say, after creating the topics it uses (unless
+    the deployment creates them, HELPDESK_KAFKA_CREATE_TOPICS=false)."""
+    security = security_from(settings)
+    if settings.kafka_create_topics:
+        await ensure_topics(settings.kafka_bootstrap_servers, topics, security=security)
+    return create_broker(settings.kafka_bootstrap_servers, service, security)
+
+
 async def ensure_topics(
     bootstrap_servers: str,
     topics: Iterable[str],

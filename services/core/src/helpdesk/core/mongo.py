@@ -5,10 +5,13 @@ import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
+
+if TYPE_CHECKING:
+    from helpdesk.core.settings import ServiceSettings
 
 
 def create_mongo_client(
@@ -29,6 +32,18 @@ def create_mongo_client(
         maxPoolSize=max_pool_size,
         timeoutMS=operation_timeout_ms,
         tz_aware=True,
+    )
+
+
+def mongo_client_from(
+    settings: "ServiceSettings", service: str
+) -> AsyncMongoClient[dict[str, Any]]:
+    """The service's client as its settings say (pool size, operation deadline)."""
+    return create_mongo_client(
+        settings.mongodb_uri,
+        service,
+        max_pool_size=settings.mongodb_max_pool_size,
+        operation_timeout_ms=settings.mongodb_operation_timeout_ms,
     )
 
 

@@ -6,18 +6,16 @@ from datetime import timedelta
 from helpdesk.api.reports.v1 import reports_pb2, reports_pb2_grpc
 from helpdesk.api.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 from helpdesk.core.grpc_server import GrpcServer, wait_for_shutdown
+from helpdesk.core.health import dependency_checks
 from helpdesk.core.kafka import (
     INTAKE_REQUESTS_TOPIC,
     SLA_EVENTS_TOPIC,
     TICKET_EVENTS_TOPIC,
-    create_broker,
+    broker_from,
     dead_letter_topic,
-    ensure_topics,
-    kafka_ping,
-    security_from,
 )
 from helpdesk.core.logging import configure_logging, get_logger
-from helpdesk.core.mongo import DocumentLocks, create_mongo_client, ping
+from helpdesk.core.mongo import DocumentLocks, mongo_client_from
 from helpdesk.core.outbox import OutboxRelay
 from helpdesk.core.settings import load_settings
 from helpdesk.core.telemetry import setup_tracing, shutdown_tracing, start_metrics_server
@@ -64,28 +62,20 @@ async def main() -> None:
     tracer_provider = setup_tracing(SERVICE)
     start_metrics_server(settings.metrics_port)
 
-    mongo = create_mongo_client(
-        settings.mongodb_uri,
-        SERVICE,
-        max_pool_size=settings.mongodb_max_pool_size,
-        operation_timeout_ms=settings.mongodb_operation_timeout_ms,
-    )
+    mongo = mongo_client_from(settings, SERVICE)
     store = TicketStore(mongo[settings.database_name(SERVICE)])
     await store.create_indexes()
 
-    kafka_security = security_from(settings)
-    if settings.kafka_create_topics:
-        await ensure_topics(
-            settings.kafka_bootstrap_servers,
-            security=kafka_security,
-            topics=[
-                INTAKE_REQUESTS_TOPIC,
-                TICKET_EVENTS_TOPIC,
-                SLA_EVENTS_TOPIC,
-                dead_letter_topic(settings.intake_consumer_group),
-            ],
-        )
-    broker = create_broker(settings.kafka_bootstrap_servers, SERVICE, kafka_security)
+    broker = await broker_from(
+        settings,
+        SERVICE,
+        [
+            INTAKE_REQUESTS_TOPIC,
+            TICKET_EVENTS_TOPIC,
+            SLA_EVENTS_TOPIC,
+            dead_letter_topic(settings.intake_consumer_group),
+        ],
+    )
     ticket_locks = DocumentLocks()
     relay = OutboxRelay(
         store.tickets,
@@ -108,7 +98,7 @@ async def main() -> None:
     mailbox = _mailbox(settings, commands)
     mail_task = asyncio.create_task(mailbox.run(), name="mailbox") if mailbox else None
 
-    health_checks = {"mongodb": lambda: ping(mongo), "kafka": lambda: kafka_ping(broker)}
+    health_checks = dependency_checks(mongo, broker)
     # HTTP listens first: a port that cannot be bound stops the start before gRPC says
     # SERVING.
     http = None

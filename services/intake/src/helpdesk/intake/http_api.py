@@ -15,7 +15,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -42,6 +42,7 @@ from helpdesk.core.errors import (
     NotFound,
     Unavailable,
 )
+from helpdesk.core.grpc_server import HealthCheck
 from helpdesk.core.logging import get_logger
 from helpdesk.core.metrics import HTTP_HANDLED, HTTP_HANDLING_SECONDS
 from helpdesk.core.mongo import DocumentLocks, store_precision
@@ -65,8 +66,6 @@ WHOLE_BODY = "$"
 READY_TIMEOUT_SECONDS = 5.0
 
 MAIL_INBOUND_PATH = "/v1/mail/inbound"
-
-HealthCheck = Callable[[], Awaitable[object]]
 
 
 @dataclass(frozen=True)

@@ -7,17 +7,15 @@ from datetime import timedelta
 
 from helpdesk.api.notification.v1 import notification_pb2, notification_pb2_grpc
 from helpdesk.core.grpc_server import GrpcServer, wait_for_shutdown
+from helpdesk.core.health import dependency_checks
 from helpdesk.core.kafka import (
     SLA_EVENTS_TOPIC,
     TICKET_EVENTS_TOPIC,
-    create_broker,
+    broker_from,
     dead_letter_topic,
-    ensure_topics,
-    kafka_ping,
-    security_from,
 )
 from helpdesk.core.logging import configure_logging, get_logger
-from helpdesk.core.mongo import create_mongo_client, ping
+from helpdesk.core.mongo import mongo_client_from
 from helpdesk.core.settings import load_settings
 from helpdesk.core.telemetry import setup_tracing, shutdown_tracing, start_metrics_server
 from helpdesk.notification.channels import MailSettings, Senders
@@ -37,24 +35,14 @@ async def main() -> None:
     tracer_provider = setup_tracing(SERVICE)
     start_metrics_server(settings.metrics_port)
 
-    mongo = create_mongo_client(
-        settings.mongodb_uri,
-        SERVICE,
-        max_pool_size=settings.mongodb_max_pool_size,
-        operation_timeout_ms=settings.mongodb_operation_timeout_ms,
-    )
+    mongo = mongo_client_from(settings, SERVICE)
     store = NotificationStore(mongo[settings.database_name(SERVICE)])
     await store.create_indexes()
 
     group = settings.notification_consumer_group
-    kafka_security = security_from(settings)
-    if settings.kafka_create_topics:
-        await ensure_topics(
-            settings.kafka_bootstrap_servers,
-            security=kafka_security,
-            topics=[TICKET_EVENTS_TOPIC, SLA_EVENTS_TOPIC, dead_letter_topic(group)],
-        )
-    broker = create_broker(settings.kafka_bootstrap_servers, SERVICE, kafka_security)
+    broker = await broker_from(
+        settings, SERVICE, [TICKET_EVENTS_TOPIC, SLA_EVENTS_TOPIC, dead_letter_topic(group)]
+    )
     senders = Senders(
         MailSettings(
             host=settings.smtp_host,
@@ -91,7 +79,7 @@ async def main() -> None:
     await broker.start()
     worker = asyncio.create_task(commands.run(settings.delivery_poll_seconds), name="deliveries")
 
-    health_checks = {"mongodb": lambda: ping(mongo), "kafka": lambda: kafka_ping(broker)}
+    health_checks = dependency_checks(mongo, broker)
     server = GrpcServer(
         host=settings.grpc_host,
         port=settings.grpc_port,

@@ -7,17 +7,15 @@ import contextlib
 from helpdesk.api.routing.v1 import routing_pb2, routing_pb2_grpc
 from helpdesk.core.errors import TRANSIENT_ERRORS
 from helpdesk.core.grpc_server import GrpcServer, wait_for_shutdown
+from helpdesk.core.health import dependency_checks
 from helpdesk.core.kafka import (
     SLA_EVENTS_TOPIC,
     TICKET_EVENTS_TOPIC,
-    create_broker,
+    broker_from,
     dead_letter_topic,
-    ensure_topics,
-    kafka_ping,
-    security_from,
 )
 from helpdesk.core.logging import configure_logging, get_logger
-from helpdesk.core.mongo import create_mongo_client, ping
+from helpdesk.core.mongo import mongo_client_from
 from helpdesk.core.settings import load_settings
 from helpdesk.core.telemetry import setup_tracing, shutdown_tracing, start_metrics_server
 from helpdesk.core.tickets_client import TicketsClient
@@ -47,27 +45,19 @@ async def main() -> None:
     tracer_provider = setup_tracing(SERVICE)
     start_metrics_server(settings.metrics_port)
 
-    mongo = create_mongo_client(
-        settings.mongodb_uri,
-        SERVICE,
-        max_pool_size=settings.mongodb_max_pool_size,
-        operation_timeout_ms=settings.mongodb_operation_timeout_ms,
-    )
+    mongo = mongo_client_from(settings, SERVICE)
     store = RoutingStore(mongo[settings.database_name(SERVICE)])
     await store.create_indexes()
 
-    kafka_security = security_from(settings)
-    if settings.kafka_create_topics:
-        await ensure_topics(
-            settings.kafka_bootstrap_servers,
-            security=kafka_security,
-            topics=[
-                TICKET_EVENTS_TOPIC,
-                SLA_EVENTS_TOPIC,
-                dead_letter_topic(settings.routing_consumer_group),
-            ],
-        )
-    broker = create_broker(settings.kafka_bootstrap_servers, SERVICE, kafka_security)
+    broker = await broker_from(
+        settings,
+        SERVICE,
+        [
+            TICKET_EVENTS_TOPIC,
+            SLA_EVENTS_TOPIC,
+            dead_letter_topic(settings.routing_consumer_group),
+        ],
+    )
     tickets = TicketsClient(
         settings.intake_target,
         actor_id=ROUTING_ACTOR,
@@ -79,7 +69,7 @@ async def main() -> None:
     register_event_subscribers(broker, commands, group=settings.routing_consumer_group)
     await broker.start()
 
-    health_checks = {"mongodb": lambda: ping(mongo), "kafka": lambda: kafka_ping(broker)}
+    health_checks = dependency_checks(mongo, broker)
     server = GrpcServer(
         host=settings.grpc_host,
         port=settings.grpc_port,

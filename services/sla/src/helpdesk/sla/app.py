@@ -6,17 +6,15 @@ import asyncio
 from helpdesk.api.sla.v1 import sla_pb2, sla_pb2_grpc
 from helpdesk.core.errors import TRANSIENT_ERRORS
 from helpdesk.core.grpc_server import GrpcServer, wait_for_shutdown
+from helpdesk.core.health import dependency_checks
 from helpdesk.core.kafka import (
     SLA_EVENTS_TOPIC,
     TICKET_EVENTS_TOPIC,
-    create_broker,
+    broker_from,
     dead_letter_topic,
-    ensure_topics,
-    kafka_ping,
-    security_from,
 )
 from helpdesk.core.logging import configure_logging, get_logger
-from helpdesk.core.mongo import DocumentLocks, create_mongo_client, ping
+from helpdesk.core.mongo import DocumentLocks, mongo_client_from
 from helpdesk.core.outbox import OutboxRelay
 from helpdesk.core.settings import load_settings
 from helpdesk.core.telemetry import setup_tracing, shutdown_tracing, start_metrics_server
@@ -38,27 +36,19 @@ async def main() -> None:
     tracer_provider = setup_tracing(SERVICE)
     start_metrics_server(settings.metrics_port)
 
-    mongo = create_mongo_client(
-        settings.mongodb_uri,
-        SERVICE,
-        max_pool_size=settings.mongodb_max_pool_size,
-        operation_timeout_ms=settings.mongodb_operation_timeout_ms,
-    )
+    mongo = mongo_client_from(settings, SERVICE)
     store = SlaStore(mongo[settings.database_name(SERVICE)])
     await store.create_indexes()
 
-    kafka_security = security_from(settings)
-    if settings.kafka_create_topics:
-        await ensure_topics(
-            settings.kafka_bootstrap_servers,
-            security=kafka_security,
-            topics=[
-                TICKET_EVENTS_TOPIC,
-                SLA_EVENTS_TOPIC,
-                dead_letter_topic(settings.sla_consumer_group),
-            ],
-        )
-    broker = create_broker(settings.kafka_bootstrap_servers, SERVICE, kafka_security)
+    broker = await broker_from(
+        settings,
+        SERVICE,
+        [
+            TICKET_EVENTS_TOPIC,
+            SLA_EVENTS_TOPIC,
+            dead_letter_topic(settings.sla_consumer_group),
+        ],
+    )
     locks = DocumentLocks()
     relay = OutboxRelay(
         store.tickets, broker, sweep_interval=settings.outbox_sweep_interval_seconds, locks=locks
@@ -82,7 +72,7 @@ async def main() -> None:
     relay.start()
     timers.start()
 
-    health_checks = {"mongodb": lambda: ping(mongo), "kafka": lambda: kafka_ping(broker)}
+    health_checks = dependency_checks(mongo, broker)
     server = GrpcServer(
         host=settings.grpc_host,
         port=settings.grpc_port,
