@@ -13,6 +13,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from helpdesk.core.cache import Snapshot
 from helpdesk.core.mongo import ensure_indexes
 from helpdesk.notification.domain.notices import (
     Person,
@@ -33,6 +34,10 @@ class NotificationStore:
         self.subscriptions = database["subscriptions"]
         self.deliveries = database["deliveries"]
         self.templates = database["templates"]
+        # Read for every event; people, subscriptions and templates change rarely.
+        self._people = Snapshot(self._load_people)
+        self._subscriptions = Snapshot(self._load_subscriptions)
+        self._templates = Snapshot(self._load_templates)
 
     async def create_indexes(self) -> None:
         await ensure_indexes(
@@ -50,8 +55,12 @@ class NotificationStore:
         await self.people.replace_one(
             {"_id": person.id}, {"definition": dump_person(person)}, upsert=True
         )
+        self._people.drop()
 
     async def all_people(self) -> dict[str, Person]:
+        return dict(await self._people.get())
+
+    async def _load_people(self) -> dict[str, Person]:
         people = [parse_person(doc["definition"]) async for doc in self.people.find({})]
         return {p.id: p for p in people}
 
@@ -61,8 +70,12 @@ class NotificationStore:
             {"definition": dump_subscription(subscription)},
             upsert=True,
         )
+        self._subscriptions.drop()
 
     async def all_subscriptions(self) -> list[Subscription]:
+        return list(await self._subscriptions.get())
+
+    async def _load_subscriptions(self) -> list[Subscription]:
         return [parse_subscription(doc["definition"]) async for doc in self.subscriptions.find({})]
 
     async def put_template(self, template: Template) -> None:
@@ -71,8 +84,12 @@ class NotificationStore:
             {"definition": dump_template(template)},
             upsert=True,
         )
+        self._templates.drop()
 
     async def all_templates(self) -> dict[tuple[str, str], Template]:
+        return dict(await self._templates.get())
+
+    async def _load_templates(self) -> dict[tuple[str, str], Template]:
         found = [parse_template(doc["definition"]) async for doc in self.templates.find({})]
         return {(t.key, t.language): t for t in found}
 

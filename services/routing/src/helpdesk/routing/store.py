@@ -16,6 +16,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from helpdesk.core.cache import Snapshot
 from helpdesk.core.mongo import ensure_indexes, store_precision
 from helpdesk.routing.domain.assignment import AgentLoad
 from helpdesk.routing.domain.directory import (
@@ -33,9 +34,7 @@ Document = dict[str, Any]
 
 
 class RoutingStore:
-    def __init__(
-        self, database: AsyncDatabase[Document], *, directory_ttl_seconds: float = 2.0
-    ) -> None:
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
         self.teams = database["teams"]
         self.agents = database["agents"]
         self.rules = database["routing_rules"]
@@ -43,11 +42,9 @@ class RoutingStore:
         self.placements = database["placements"]
         # One document per ticket an agent holds: `<agent>#<n>`, n below their capacity.
         self.slots = database["capacity_slots"]
-        # Teams and rules change rarely and are read for every decision: kept for a moment
-        # (this replica's own changes drop them at once; another's show within the TTL).
-        self._ttl = directory_ttl_seconds
-        self._teams: tuple[float, list[Team]] | None = None
-        self._rules: tuple[float, list[Rule]] | None = None
+        # Teams and rules change rarely and are read for every decision.
+        self._teams = Snapshot(self._load_teams)
+        self._rules = Snapshot(self._load_rules)
 
     async def create_indexes(self) -> None:
         await ensure_indexes(
@@ -68,13 +65,13 @@ class RoutingStore:
         await self.teams.replace_one(
             {"_id": team.id}, {"definition": dump_team(team), "updated_at": _now()}, upsert=True
         )
-        self._teams = None
+        self._teams.drop()
 
     async def all_teams(self) -> list[Team]:
-        if self._teams is None or time.monotonic() - self._teams[0] > self._ttl:
-            teams = [parse_team(doc["definition"]) async for doc in self.teams.find({})]
-            self._teams = (time.monotonic(), teams)
-        return list(self._teams[1])
+        return list(await self._teams.get())
+
+    async def _load_teams(self) -> list[Team]:
+        return [parse_team(doc["definition"]) async for doc in self.teams.find({})]
 
     async def put_agent(self, agent: Agent) -> None:
         await self.agents.update_one(
@@ -99,17 +96,17 @@ class RoutingStore:
         await self.rules.replace_one(
             {"_id": rule.id}, {"definition": dump_rule(rule), "updated_at": _now()}, upsert=True
         )
-        self._rules = None
+        self._rules.drop()
 
     async def delete_rule(self, rule_id: str) -> bool:
-        self._rules = None
+        self._rules.drop()
         return (await self.rules.delete_one({"_id": rule_id})).deleted_count == 1
 
     async def all_rules(self) -> list[Rule]:
-        if self._rules is None or time.monotonic() - self._rules[0] > self._ttl:
-            rules = [parse_rule(doc["definition"]) async for doc in self.rules.find({})]
-            self._rules = (time.monotonic(), rules)
-        return list(self._rules[1])
+        return list(await self._rules.get())
+
+    async def _load_rules(self) -> list[Rule]:
+        return [parse_rule(doc["definition"]) async for doc in self.rules.find({})]
 
     # ---- load and capacity
 

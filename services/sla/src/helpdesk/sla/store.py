@@ -14,6 +14,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from helpdesk.core.cache import Snapshot
 from helpdesk.core.mongo import ensure_indexes
 from helpdesk.sla.domain.calendar import BusinessCalendar, dump_calendar, parse_calendar
 from helpdesk.sla.domain.policy import Policy, dump_policy, parse_policy
@@ -28,6 +29,9 @@ class SlaStore:
         self.policies = database["sla_policies"]
         self.calendars = database["calendars"]
         self.tickets = database["ticket_slas"]
+        # Read for every ticket event and every firing; they change rarely.
+        self._policies = Snapshot(self._load_policies)
+        self._calendars = Snapshot(self._load_calendars)
 
     async def create_indexes(self) -> None:
         await ensure_indexes(
@@ -46,16 +50,24 @@ class SlaStore:
         await self.policies.replace_one(
             {"_id": policy.id}, {"definition": dump_policy(policy)}, upsert=True
         )
+        self._policies.drop()
 
     async def all_policies(self) -> list[Policy]:
+        return list(await self._policies.get())
+
+    async def _load_policies(self) -> list[Policy]:
         return [parse_policy(doc["definition"]) async for doc in self.policies.find({})]
 
     async def put_calendar(self, calendar: BusinessCalendar) -> None:
         await self.calendars.replace_one(
             {"_id": calendar.id}, {"definition": dump_calendar(calendar)}, upsert=True
         )
+        self._calendars.drop()
 
     async def all_calendars(self) -> list[BusinessCalendar]:
+        return list(await self._calendars.get())
+
+    async def _load_calendars(self) -> list[BusinessCalendar]:
         return [parse_calendar(doc["definition"]) async for doc in self.calendars.find({})]
 
     # ---- ticket SLA documents
