@@ -4,8 +4,8 @@ write; the outbox relay publishes the events. The edges (Kafka, gRPC, the timer 
 call these.
 """
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +35,7 @@ from helpdesk.sla.domain.clocks import (
     Deadline,
     DeadlineKind,
     Event,
+    MetricClock,
     PolicyChanged,
     TicketOpened,
     TicketSla,
@@ -71,12 +72,13 @@ Decide = Callable[[TicketSla | None, Mapping[str, BusinessCalendar]], "Outcome"]
 Arm = Callable[[str, list[Deadline]], None]
 
 
+@dataclass(frozen=True)
 class Outcome:
-    """What one decision produced: the new state and the deadlines it fired."""
+    """What one decision produced: the new state (None: nothing to write) and the
+    deadlines it fired."""
 
-    def __init__(self, state: TicketSla | None, fired: Iterable[Deadline] = ()) -> None:
-        self.state = state
-        self.fired = list(fired)
+    state: TicketSla | None
+    fired: list[Deadline] = field(default_factory=list)
 
 
 class SlaCommands:
@@ -123,7 +125,7 @@ class SlaCommands:
             return Outcome(apply(state, PolicyChanged(at, policy), calendars))
 
         for ticket_id in await self._store.open_under_policy(policy.id):
-            await self._change(tickets_pb2.Ticket(id=ticket_id), decide, "")
+            await self._change(ticket_id, None, decide, "")
 
     async def calendars(self) -> list[BusinessCalendar]:
         return await self._store.all_calendars()
@@ -187,7 +189,7 @@ class SlaCommands:
                 state = apply(state, event, calendars)
             return Outcome(state)
 
-        await self._change(ticket, decide, event_id)
+        await self._change(ticket.id, ticket, decide, event_id)
 
     async def fire(self, ticket_id: str) -> None:
         """Fires whatever of this ticket is due now; nothing when another replica did."""
@@ -199,7 +201,7 @@ class SlaCommands:
             fired_state, fired = fire_due(state, calendars, now)
             return Outcome(fired_state, fired)
 
-        fired = await self._change(tickets_pb2.Ticket(id=ticket_id), decide, "")
+        fired = await self._change(ticket_id, None, decide, "")
         for deadline in fired:
             FIRING_LAG.observe(max(0.0, (now - deadline.at).total_seconds()))
             if deadline.kind is DeadlineKind.AUTO_CLOSE:
@@ -228,11 +230,17 @@ class SlaCommands:
     # ---- one decision, one write
 
     async def _change(
-        self, ticket: tickets_pb2.Ticket, decide: Decide, event_id: str
+        self,
+        ticket_id: str,
+        ticket: tickets_pb2.Ticket | None,
+        decide: Decide,
+        event_id: str,
     ) -> list[Deadline]:
+        """`ticket` is the ticket as its event tells it; None (a timer, a policy edit) keeps
+        where the ticket was last seen."""
         for _ in range(WRITE_ATTEMPTS):
-            async with self._locks.hold(ticket.id):
-                doc = await self._store.ticket(ticket.id)
+            async with self._locks.hold(ticket_id):
+                doc = await self._store.ticket(ticket_id)
                 if doc and event_id and event_id in doc.get("events", ()):
                     return []  # applied before: a redelivery
                 before = sla_from_document(doc["state"]) if doc else None
@@ -242,31 +250,29 @@ class SlaCommands:
                     return []
                 now = _now()
                 version = int(doc["version"]) if doc else 0
-                events, met = self._events(
-                    before, outcome, ticket, doc, calendars, version + 1, now
-                )
+                where = _whereabouts(ticket, doc)
+                events, met = self._events(before, outcome, where, calendars, version + 1, now)
                 deadlines = next_deadlines(outcome.state, calendars, now)
                 fields = self._fields(
-                    outcome.state, ticket, doc, deadlines, calendars, now, event_id
+                    outcome.state, where, doc, deadlines, calendars, now, event_id
                 )
                 outbox = outbox_fields(events)
                 stored = (
-                    await self._store.save(ticket.id, version, fields, outbox)
+                    await self._store.save(ticket_id, version, fields, outbox)
                     if doc
-                    else await self._store.insert(ticket.id, fields, outbox)
+                    else await self._store.insert(ticket_id, fields, outbox)
                 )
             if stored:
-                self._relay.publish_soon(ticket.id, version + 1, events)
-                self.arm(ticket.id, deadlines)
-                self._count(outcome, fields)
-                self._count_met(outcome.state, fields, met)
+                self._relay.publish_soon(ticket_id, version + 1, events)
+                self.arm(ticket_id, deadlines)
+                self._count(outcome.state, outcome.fired, met, where["team"])
                 return outcome.fired
-        raise Aborted(f"the SLA of ticket {ticket.id} keeps changing; try again")
+        raise Aborted(f"the SLA of ticket {ticket_id} keeps changing; try again")
 
     def _fields(
         self,
         state: TicketSla,
-        ticket: tickets_pb2.Ticket,
+        where: Mapping[str, str],
         doc: Mapping[str, Any] | None,
         deadlines: list[Deadline],
         calendars: Mapping[str, BusinessCalendar],
@@ -293,10 +299,10 @@ class SlaCommands:
             "next_bucket": buckets[0] if buckets else None,
             "risk": risk,
             "next_due": min(dues) if dues else None,
-            "number": ticket.number or previous.get("number", ""),
-            "team": ticket.team if ticket.number else previous.get("team", ""),
-            "assignee_id": ticket.assignee_id if ticket.number else previous.get("assignee_id", ""),
-            "priority": _priority(ticket) or previous.get("priority", ""),
+            "number": where["ticket_number"],
+            "team": where["team"],
+            "assignee_id": where["assignee_id"],
+            "priority": where["priority"],
             "events": remembered,
         }
 
@@ -304,8 +310,7 @@ class SlaCommands:
         self,
         before: TicketSla | None,
         outcome: Outcome,
-        ticket: tickets_pb2.Ticket,
-        doc: Mapping[str, Any] | None,
+        where: Mapping[str, str],
         calendars: Mapping[str, BusinessCalendar],
         version: int,
         now: datetime,
@@ -315,13 +320,6 @@ class SlaCommands:
         state = outcome.state
         assert state is not None
         calendar = calendar_for(calendars, state.calendar_id)
-        previous = doc or {}
-        where = {
-            "ticket_number": ticket.number or previous.get("number", ""),
-            "team": ticket.team if ticket.number else previous.get("team", ""),
-            "assignee_id": ticket.assignee_id if ticket.number else previous.get("assignee_id", ""),
-            "priority": _priority(ticket) or previous.get("priority", ""),
-        }
         payloads: list[tuple[str, Message]] = []
         met_targets: list[tuple[str, bool]] = []
         for deadline in outcome.fired:
@@ -350,7 +348,7 @@ class SlaCommands:
             if stopped_now and clock_after.met_at is not None:
                 met = sla_events_pb2.SlaMet(
                     clock=clock_to_event(state, metric, calendar, now, **where),
-                    breached=clock_after.breached_at is not None or _late(clock_after, calendar),
+                    breached=clock_after.breached_at is not None or _late(clock_after),
                 )
                 met.met_at.FromDatetime(clock_after.met_at)
                 payloads.append(("met", met))
@@ -369,11 +367,11 @@ class SlaCommands:
         return events, met_targets
 
     @staticmethod
-    def _count(outcome: Outcome, fields: Mapping[str, Any]) -> None:
-        state = outcome.state
+    def _count(
+        state: TicketSla | None, fired: list[Deadline], met: list[tuple[str, bool]], team: str
+    ) -> None:
         assert state is not None
-        team = str(fields.get("team") or "")
-        for deadline in outcome.fired:
+        for deadline in fired:
             if deadline.metric is None:
                 continue
             labels = (deadline.metric.value, state.policy_id, team)
@@ -381,25 +379,35 @@ class SlaCommands:
                 WARNINGS.labels(*labels).inc()
             elif deadline.kind is DeadlineKind.BREACH:
                 BREACHES.labels(*labels).inc()
-
-    @staticmethod
-    def _count_met(
-        state: TicketSla | None, fields: Mapping[str, Any], met: list[tuple[str, bool]]
-    ) -> None:
-        assert state is not None
-        team = str(fields.get("team") or "")
         for metric, breached in met:
             MET.labels(metric, state.policy_id, team, str(breached).lower()).inc()
 
 
-def _late(clock: Any, calendar: BusinessCalendar) -> bool:
+def _whereabouts(
+    ticket: tickets_pb2.Ticket | None, doc: Mapping[str, Any] | None
+) -> dict[str, str]:
+    """Where the ticket is, as its event tells or as last recorded: what events report."""
+    if ticket is not None:
+        return {
+            "ticket_number": ticket.number,
+            "team": ticket.team,
+            "assignee_id": ticket.assignee_id,
+            "priority": priority_of(ticket),
+        }
+    previous = doc or {}
+    return {
+        "ticket_number": str(previous.get("number", "")),
+        "team": str(previous.get("team", "")),
+        "assignee_id": str(previous.get("assignee_id", "")),
+        "priority": str(previous.get("priority", "")),
+    }
+
+
+def _late(clock: MetricClock) -> bool:
+    """Met at or after its target."""
     if clock.target is None or clock.met_at is None:
         return False
-    return bool(clock.elapsed >= clock.target)
-
-
-def _priority(ticket: tickets_pb2.Ticket) -> str:
-    return priority_of(ticket) if ticket.number else ""
+    return clock.elapsed >= clock.target
 
 
 def _now() -> datetime:
