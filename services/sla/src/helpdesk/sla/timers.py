@@ -62,18 +62,26 @@ class TimerQueue:
         next_sweep = 0.0
         loop = asyncio.get_running_loop()
         while True:
-            try:
-                now = datetime.now(UTC)
-                if loop.time() >= next_sweep:
-                    await self._load(await self._store.due_by(due_bucket(now)))
-                    next_sweep = loop.time() + self._sweep
-                await self._read_ahead(due_bucket(now) + LOOKAHEAD_MINUTES)
-                await self._fire_due()
-            except self._transient:
-                log.warning("sla_timers_retry", exc_info=True)
-            except Exception:
-                log.exception("sla_timers_failed")
+            now = datetime.now(UTC)
+            # Each step on its own: a slow sweep must not keep due timers from firing.
+            if loop.time() >= next_sweep:
+                # The next sweep is due an interval from now, whether this one succeeds.
+                next_sweep = loop.time() + self._sweep
+                await self._step(self._sweep_overdue(due_bucket(now)))
+            await self._step(self._read_ahead(due_bucket(now) + LOOKAHEAD_MINUTES))
+            await self._step(self._fire_due())
             await asyncio.sleep(self._tick)
+
+    async def _step(self, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except self._transient:
+            log.warning("sla_timers_retry", exc_info=True)
+        except Exception:
+            log.exception("sla_timers_failed")
+
+    async def _sweep_overdue(self, bucket: int) -> None:
+        await self._load(await self._store.due_by(bucket))
 
     async def _read_ahead(self, through: int) -> None:
         if self._loaded_through == 0:
@@ -104,10 +112,13 @@ class TimerQueue:
             self._queued.discard(entry)
             due[entry[1]] = None
         OPEN_TIMERS.set(len(self._heap))
-        for ticket_id in due:
+        pending = list(due)
+        for i, ticket_id in enumerate(pending):
             try:
                 await self._fire(ticket_id)
             except self._transient:
-                # Back in a second; the stored state still says it is due.
-                self._push(now, ticket_id)
+                # Back in a tick, this one and those not tried yet: their stored states
+                # still say they are due.
+                for waiting in pending[i:]:
+                    self._push(now, waiting)
                 raise
