@@ -355,6 +355,36 @@ def make_notification(infra: Infra, tmp_path: Path) -> Iterator[Any]:
         service.stop()
 
 
+@pytest.fixture
+def make_knowledge(infra: Infra, tmp_path: Path) -> Iterator[Any]:
+    """Builds knowledge processes; replicas built with the same database share its articles
+    (each follows every article event), and each build gets a ticket-event group that starts
+    at the end."""
+    started: list[ServiceProcess] = []
+
+    def build(
+        intake: ServiceProcess | None = None, database: str = "", **extra: str
+    ) -> ServiceProcess:
+        group = f"it-knowledge-{uuid.uuid4().hex[:8]}"
+        start_group_at_end(infra.kafka, group, TICKET_EVENTS_TOPIC)
+        port = free_port()
+        env = service_env(
+            infra,
+            database or f"it_knowledge_{uuid.uuid4().hex[:8]}",
+            port,
+            HELPDESK_INTAKE_TARGET=intake.target if intake else f"127.0.0.1:{free_port()}",
+            HELPDESK_KNOWLEDGE_CONSUMER_GROUP=group,
+            **extra,
+        )
+        service = ServiceProcess("knowledge", env, port, tmp_path / f"knowledge-{port}.log")
+        started.append(service)
+        return service
+
+    yield build
+    for service in started:
+        service.stop()
+
+
 def new_routing_group(infra: Infra) -> str:
     """A routing consumer group that starts at the end of the ticket events."""
     group = f"it-routing-{uuid.uuid4().hex[:8]}"

@@ -10,9 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpdesk.core.errors import FailedPrecondition, InvalidArgument
+from helpdesk.core.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from helpdesk.intake.commands import change_records
 from helpdesk.intake.domain import (
     MAX_DESCRIPTION,
+    ArticleSuggestion,
     Category,
     Channel,
     Priority,
@@ -39,6 +41,7 @@ from helpdesk.intake.lifecycle import (
     assign,
     comment_id_for,
     move_status,
+    solve_with_article,
     update_ticket,
 )
 
@@ -1108,3 +1111,72 @@ def test_a_refused_move_names_the_ticket_and_both_states(start: Status, to: Stat
         move_status(ticket, to, NOW)
     assert "HD-77" in caught.value.message
     assert f"from {start.value} to {to.value}" in caught.value.message
+
+
+# --- closed as self-solved by a suggested article ---
+
+SUGGESTED = (
+    ArticleSuggestion("vpn-setup", "VPN setup", 3.1),
+    ArticleSuggestion("vpn-errors", "VPN error codes", 1.2),
+)
+
+
+@pytest.mark.parametrize("status", [Status.NEW, Status.OPEN, Status.PENDING, Status.RESOLVED])
+def test_the_ticket_closes_as_self_solved(status: Status) -> None:
+    ticket = make_ticket(status=status, suggestions=SUGGESTED)
+
+    change = solve_with_article(ticket, REQUESTER, "vpn-errors", NOW)
+
+    solved = change.ticket
+    assert (solved.status, solved.closed_at, solved.solved_by_article_id) == (
+        Status.CLOSED,
+        NOW,
+        "vpn-errors",
+    )
+    assert change.actions[0] == Action.SELF_SOLVED
+    assert Action.CLOSED in change.actions
+    assert FieldChange("solved_by_article_id", "", "vpn-errors") in change.changes
+
+
+def test_its_event_names_the_article() -> None:
+    change = solve_with_article(make_ticket(suggestions=SUGGESTED), REQUESTER, "vpn-setup", NOW)
+
+    events, history = change_records(change, datetime.now(UTC))
+
+    types = [e.cloud_event.type for e in events]
+    assert types[0] == "helpdesk.ticket.self_solved.v1"
+    assert "helpdesk.ticket.closed.v1" in types
+    assert history[0]["changes"] == [
+        {"field": "solved_by_article_id", "old": "", "new": "vpn-setup"}
+    ]
+
+
+def test_saying_it_again_changes_nothing() -> None:
+    first = solve_with_article(make_ticket(suggestions=SUGGESTED), REQUESTER, "vpn-setup", NOW)
+
+    again = solve_with_article(first.ticket, REQUESTER, "vpn-setup", NOW)
+
+    assert again.is_noop
+
+
+def test_only_the_requester_may_say_it() -> None:
+    ticket = make_ticket(suggestions=SUGGESTED)
+    with pytest.raises(PermissionDenied):
+        solve_with_article(ticket, AGENT, "vpn-setup", NOW)
+    stranger = replace(REQUESTER, id="eve@example.com")
+    with pytest.raises(PermissionDenied):
+        solve_with_article(ticket, stranger, "vpn-setup", NOW)
+
+
+def test_only_a_suggested_article_closes_it() -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        solve_with_article(make_ticket(suggestions=SUGGESTED), REQUESTER, "printers", NOW)
+    assert [v.field for v in refused.value.violations] == ["article_id"]
+    with pytest.raises(InvalidArgument):
+        solve_with_article(make_ticket(suggestions=SUGGESTED), REQUESTER, " ", NOW)
+
+
+def test_a_closed_ticket_stays_as_it_was_closed() -> None:
+    closed = make_ticket(status=Status.CLOSED, suggestions=SUGGESTED)
+    with pytest.raises(FailedPrecondition):
+        solve_with_article(closed, REQUESTER, "vpn-setup", NOW)

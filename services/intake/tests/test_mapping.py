@@ -10,6 +10,7 @@ from helpdesk.api.common.v1 import common_pb2
 from helpdesk.api.tickets.v1 import tickets_pb2
 from helpdesk.core.errors import InvalidArgument
 from helpdesk.intake.domain import (
+    ArticleSuggestion,
     Category,
     Channel,
     Priority,
@@ -168,6 +169,8 @@ def test_ticket_to_document_shape() -> None:
         "review_required": False,
         "merged_into": "",
         "links": [],
+        "suggestions": [],
+        "solved_by_article_id": "",
     }
     # Plain strings and lists, which BSON stores as such.
     assert type(doc["priority"]) is str
@@ -188,6 +191,10 @@ def test_ticket_to_document_shape() -> None:
             tags=(),
             custom_fields={},
             version=1,
+        ),
+        make_ticket(
+            suggestions=(ArticleSuggestion("vpn-setup", "VPN setup", 2.5),),
+            solved_by_article_id="vpn-setup",
         ),
     ],
 )

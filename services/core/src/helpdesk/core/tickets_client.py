@@ -71,6 +71,11 @@ class TicketsClient:
     async def get(self, ticket_id: str) -> tickets_pb2.Ticket:
         return await self._call(self._stub.GetTicket, tickets_pb2.GetTicketRequest(id=ticket_id))
 
+    async def history(self, ticket_id: str) -> tickets_pb2.GetTicketHistoryResponse:
+        """The ticket's history entries and comments."""
+        request = tickets_pb2.GetTicketHistoryRequest(ticket_id=ticket_id)
+        return await self._call(self._stub.GetTicketHistory, request)
+
     async def assign(
         self, ticket_id: str, *, team: str, tier: str, agent_id: str, key: str, reason: str
     ) -> tickets_pb2.Ticket:

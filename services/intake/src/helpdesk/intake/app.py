@@ -23,6 +23,7 @@ from helpdesk.intake.commands import TicketCommands
 from helpdesk.intake.events import register_intake_subscriber, register_sla_subscriber
 from helpdesk.intake.grpc_api import ReportApi, TicketService
 from helpdesk.intake.http_api import ChatSecrets, HttpServer, MailPiping, create_app
+from helpdesk.intake.knowledge_client import KnowledgeClient
 from helpdesk.intake.mailbox import Mailbox
 from helpdesk.intake.metrics import watch_backlog
 from helpdesk.intake.settings import IntakeSettings
@@ -83,6 +84,15 @@ async def main() -> None:
         sweep_interval=settings.outbox_sweep_interval_seconds,
         locks=ticket_locks,
     )
+    knowledge = (
+        KnowledgeClient(
+            settings.knowledge_target,
+            deadline_seconds=settings.knowledge_deadline_seconds,
+            limit=settings.knowledge_suggestions,
+        )
+        if settings.knowledge_target
+        else None
+    )
     commands = TicketCommands(
         store,
         relay,
@@ -90,6 +100,7 @@ async def main() -> None:
         crash_after_store=settings.fault_crash_after_store,
         locks=ticket_locks,
         dedup_window=timedelta(seconds=settings.dedup_window_seconds),
+        suggest=knowledge.suggest if knowledge else None,
     )
     register_intake_subscriber(broker, commands, group=settings.intake_consumer_group)
     register_sla_subscriber(broker, commands, group=settings.intake_consumer_group)
@@ -163,6 +174,8 @@ async def main() -> None:
     await relay.stop()
     log.info("closing_clients")
     await broker.stop()
+    if knowledge:
+        await knowledge.close()
     await mongo.close()
     shutdown_tracing(tracer_provider)
     log.info("intake_stopped")

@@ -6,7 +6,7 @@ The edges (gRPC, Kafka) call these; they never talk to the store directly.
 import os
 import signal
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -45,6 +45,9 @@ from helpdesk.intake.store import DuplicateKey, TicketStore
 
 log = get_logger(__name__)
 
+# Articles that may solve a new ticket, from the knowledge base.
+Suggest = Callable[[domain.NewTicket], Awaitable[tuple[domain.ArticleSuggestion, ...]]]
+
 EVENT_SOURCE = "helpdesk/intake"
 # Who SLA changes are by in a ticket's history.
 SLA_ACTOR = "sla"
@@ -72,6 +75,7 @@ class TicketCommands:
         crash_after_store: bool = False,
         locks: DocumentLocks | None = None,
         dedup_window: timedelta = timedelta(0),
+        suggest: Suggest | None = None,
     ) -> None:
         self._store = store
         self._relay = relay
@@ -79,6 +83,7 @@ class TicketCommands:
         self._crash_after_store = crash_after_store
         self._locks = locks or DocumentLocks()
         self._dedup_window = dedup_window
+        self._suggest = suggest
 
     async def create(
         self, draft: domain.TicketDraft, default_channel: domain.Channel = domain.Channel.API
@@ -93,6 +98,7 @@ class TicketCommands:
         duplicate_of = await self._claim_dedup(new, ticket_id, now)
         if duplicate_of is not None:
             return duplicate_of
+        suggestions = await self._suggest(new) if self._suggest else ()
         for _ in range(NUMBER_ATTEMPTS):
             sequence = await self._store.next_sequence()
             ticket = domain.open_ticket(
@@ -102,6 +108,7 @@ class TicketCommands:
                 sequence=sequence,
                 request_id=request_id,
                 now=now,
+                suggestions=suggestions,
             )
             created = self._created_event(ticket)
             history = [
@@ -276,6 +283,11 @@ class TicketCommands:
 
     async def rate(self, key: str, actor: Actor, score: int, comment: str) -> domain.Ticket:
         return await self._change(key, lambda t, now: lifecycle.rate(t, actor, score, comment, now))
+
+    async def solve_with_article(self, key: str, actor: Actor, article_id: str) -> domain.Ticket:
+        return await self._change(
+            key, lambda t, now: lifecycle.solve_with_article(t, actor, article_id, now)
+        )
 
     async def link(
         self, key: str, other_key: str, kind: str, actor: Actor
@@ -539,6 +551,11 @@ def change_records(
                 changes = tuple(c for c in other_changes if c.field == "links")
                 payload = ticket_events_pb2.TicketLinked(
                     ticket=proto, link=link_to_proto(change.link), actor=actor
+                )
+            case Action.SELF_SOLVED:
+                changes = tuple(c for c in other_changes if c.field == "solved_by_article_id")
+                payload = ticket_events_pb2.TicketSelfSolved(
+                    ticket=proto, article_id=ticket.solved_by_article_id, actor=actor
                 )
             case Action.ASSIGNED:
                 changes = other_changes

@@ -321,6 +321,17 @@ class Ticket:
     review_required: bool = False
     merged_into: str = ""
     links: tuple["Link", ...] = ()
+    # Knowledge-base articles suggested when the ticket was filed, best first.
+    suggestions: tuple["ArticleSuggestion", ...] = ()
+    # The article the requester said solved the problem.
+    solved_by_article_id: str = ""
+
+
+@dataclass(frozen=True)
+class ArticleSuggestion:
+    article_id: str
+    title: str
+    score: float
 
 
 @dataclass(frozen=True)
@@ -349,7 +360,14 @@ def ticket_id_for(request_id: str) -> str:
 
 
 def open_ticket(
-    new: NewTicket, *, ticket_id: str, number: str, sequence: int, request_id: str, now: datetime
+    new: NewTicket,
+    *,
+    ticket_id: str,
+    number: str,
+    sequence: int,
+    request_id: str,
+    now: datetime,
+    suggestions: tuple[ArticleSuggestion, ...] = (),
 ) -> Ticket:
     """The first form of a ticket: status new, version 1."""
     return Ticket(
@@ -369,6 +387,7 @@ def open_ticket(
         created_at=now,
         updated_at=now,
         version=1,
+        suggestions=suggestions,
     )
 
 

@@ -108,6 +108,14 @@ class TicketService(tickets_pb2_grpc.TicketServiceServicer):
         )
         return ticket_to_proto(ticket)
 
+    async def SolveWithArticle(
+        self, request: tickets_pb2.SolveWithArticleRequest, context: Context
+    ) -> tickets_pb2.Ticket:
+        ticket = await self._commands.solve_with_article(
+            request.ticket_id, actor_from_proto(request.actor), request.article_id
+        )
+        return ticket_to_proto(ticket)
+
     async def MergeTickets(
         self, request: tickets_pb2.MergeTicketsRequest, context: Context
     ) -> tickets_pb2.MergeTicketsResponse:

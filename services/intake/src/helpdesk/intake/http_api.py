@@ -150,6 +150,11 @@ class CommentRequest(_Strict):
     attachments: list[AttachmentRequest] = Field(default_factory=list)
 
 
+class SolvedRequest(_Strict):
+    actor: ActorRequest = Field(description="the ticket's requester: role requester, id e-mail")
+    article_id: str = Field(description="the suggested article that solved the problem")
+
+
 class RatingRequest(_Strict):
     actor: ActorRequest = Field(description="the ticket's requester: role requester, id e-mail")
     score: int = Field(description="1 (bad) to 5 (good)")
@@ -173,6 +178,12 @@ class TicketLink(BaseModel):
     kind: str
     ticket_number: str
     ticket_id: str
+
+
+class ArticleSuggestion(BaseModel):
+    article_id: str
+    title: str
+    score: float
 
 
 class Ticket(BaseModel):
@@ -203,6 +214,12 @@ class Ticket(BaseModel):
     merged_into: str
     links: list[TicketLink]
     sla_state: str = Field(description='"", "at_risk" or "breached", as the SLA service reports')
+    suggestions: list[ArticleSuggestion] = Field(
+        description="knowledge-base articles suggested when the ticket was filed, best first"
+    )
+    solved_by_article_id: str = Field(
+        description="the article the requester said solved it (closed as self-solved)"
+    )
 
 
 class Actor(BaseModel):
@@ -369,6 +386,11 @@ def ticket_json(ticket: domain.Ticket) -> Ticket:
             for k in ticket.links
         ],
         sla_state=ticket.sla_state,
+        suggestions=[
+            ArticleSuggestion(article_id=s.article_id, title=s.title, score=s.score)
+            for s in ticket.suggestions
+        ],
+        solved_by_article_id=ticket.solved_by_article_id,
     )
 
 
@@ -942,6 +964,21 @@ def _routes(app: FastAPI) -> None:
     async def rate_ticket(id_or_number: str, rating: RatingRequest, context: Context) -> Ticket:
         ticket = await context.commands.rate(
             id_or_number, _actor(rating.actor), rating.score, rating.comment
+        )
+        return ticket_json(ticket)
+
+    @app.post(
+        "/v1/tickets/{id_or_number}/self-solved",
+        response_model=Ticket,
+        tags=["tickets"],
+        summary="Close a ticket as solved by a suggested article, by its requester",
+        responses={403: {"model": ErrorBody, "description": "not the requester"}, **_ERRORS},
+    )
+    async def solve_with_article(
+        id_or_number: str, solved: SolvedRequest, context: Context
+    ) -> Ticket:
+        ticket = await context.commands.solve_with_article(
+            id_or_number, _actor(solved.actor), solved.article_id
         )
         return ticket_json(ticket)
 

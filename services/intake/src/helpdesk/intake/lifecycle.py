@@ -78,6 +78,7 @@ class Action(StrEnum):
     RATED = "rated"
     MERGED = "merged"
     LINKED = "linked"
+    SELF_SOLVED = "self_solved"
 
 
 @dataclass(frozen=True)
@@ -477,6 +478,29 @@ def rate(ticket: Ticket, actor: Actor, score: int, comment: str, now: datetime) 
         str(score),
     )
     return _finish(ticket, rated, actor, (change,), (Action.RATED,), now)
+
+
+def solve_with_article(ticket: Ticket, actor: Actor, article_id: str, now: datetime) -> Change:
+    """The requester says a suggested article solved the problem: the ticket closes as
+    self-solved. Saying it again about the same article changes nothing."""
+    check_actor(actor)
+    chosen = article_id.strip()
+    if not chosen:
+        raise InvalidArgument([FieldViolation("article_id", "is required")])
+    if actor.role != Role.REQUESTER or actor.id.lower() != ticket.requester.email:
+        raise PermissionDenied(f"only the requester of {ticket.number} may say it is solved")
+    if ticket.solved_by_article_id == chosen:
+        return Change(before=ticket, ticket=ticket, actor=actor)
+    if chosen not in {s.article_id for s in ticket.suggestions}:
+        raise InvalidArgument(
+            [FieldViolation("article_id", f"is not an article suggested for {ticket.number}")]
+        )
+    if ticket.status == Status.CLOSED:
+        raise FailedPrecondition(f"ticket {ticket.number} is closed already")
+    solved = replace(ticket, solved_by_article_id=chosen)
+    closed, moved = move_status(solved, Status.CLOSED, now)
+    changes = (*_field_changes(ticket, closed), FieldChange("solved_by_article_id", "", chosen))
+    return _finish(ticket, closed, actor, changes, (Action.SELF_SOLVED, *moved), now)
 
 
 def _with_link(ticket: Ticket, link: Link) -> Ticket:

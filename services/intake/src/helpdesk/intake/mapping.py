@@ -9,6 +9,7 @@ from helpdesk.api.common.v1 import common_pb2
 from helpdesk.api.tickets.v1 import tickets_pb2
 from helpdesk.core.errors import FieldViolation, InvalidArgument
 from helpdesk.intake.domain import (
+    ArticleSuggestion,
     Category,
     Channel,
     Link,
@@ -119,6 +120,11 @@ def ticket_to_proto(ticket: Ticket) -> tickets_pb2.Ticket:
         merged_into=ticket.merged_into,
         links=[link_to_proto(link) for link in ticket.links],
         sla_state=ticket.sla_state,
+        suggestions=[
+            tickets_pb2.ArticleSuggestion(article_id=s.article_id, title=s.title, score=s.score)
+            for s in ticket.suggestions
+        ],
+        solved_by_article_id=ticket.solved_by_article_id,
     )
 
 
@@ -169,6 +175,11 @@ def ticket_to_document(ticket: Ticket) -> dict[str, Any]:
             {"kind": link.kind, "ticket_number": link.ticket_number, "ticket_id": link.ticket_id}
             for link in ticket.links
         ],
+        "suggestions": [
+            {"article_id": s.article_id, "title": s.title, "score": s.score}
+            for s in ticket.suggestions
+        ],
+        "solved_by_article_id": ticket.solved_by_article_id,
     }
 
 
@@ -218,6 +229,13 @@ def ticket_from_document(doc: dict[str, Any]) -> Ticket:
             Link(kind=e["kind"], ticket_number=e["ticket_number"], ticket_id=e["ticket_id"])
             for e in doc.get("links") or ()
         ),
+        suggestions=tuple(
+            ArticleSuggestion(
+                article_id=e["article_id"], title=e.get("title", ""), score=float(e["score"])
+            )
+            for e in doc.get("suggestions") or ()
+        ),
+        solved_by_article_id=doc.get("solved_by_article_id", ""),
     )
 
 

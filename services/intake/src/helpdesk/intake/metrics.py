@@ -20,6 +20,12 @@ TICKETS_DEDUPLICATED = Counter(
     "Requests added to an open ticket instead of opening another, by channel.",
     ["channel"],
 )
+SUGGESTION_CALLS = Counter(
+    "helpdesk_intake_suggestion_calls_total",
+    "Calls to the knowledge base for a new ticket's suggestions, by outcome "
+    "(found, none, failed: the ticket was created without).",
+    ["outcome"],
+)
 ALERTS_RECEIVED = Counter(
     "helpdesk_alertmanager_alerts_total",
     "Alerts received from Alertmanager, by what they did to their ticket.",

@@ -37,6 +37,12 @@ class IntakeSettings(ServiceSettings):
     mail_max_message_bytes: int = Field(default=30 * 1024 * 1024, gt=0)
     # The help desk's own addresses (JSON list): mail from them never opens tickets.
     mail_own_addresses: list[str] = Field(default_factory=list)
+    # The knowledge base's gRPC address: new tickets carry the articles it suggests. Empty:
+    # no suggestions. A ticket is created anyway when it does not answer within the deadline.
+    knowledge_target: str = ""
+    knowledge_deadline_seconds: float = Field(default=0.3, gt=0, le=10)
+    # How many articles a new ticket carries at most.
+    knowledge_suggestions: int = Field(default=3, ge=1, le=20)
     # How often the backlog gauge is counted (it reads every open ticket).
     backlog_refresh_seconds: float = Field(default=60.0, gt=0)
     # Testing only: SIGKILL the process right after a ticket is stored, before its event

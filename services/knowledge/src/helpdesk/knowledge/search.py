@@ -415,7 +415,7 @@ class _Snippets:
     def body(self, article: Article) -> Snippet:
         found = self._matches(_body_field(article.language), article.body, SNIPPET_CHARS)
         if found is None:
-            return Snippet(_opening(article.body))
+            return Snippet(opening(article.body))
         start, end, highlights = found
         prefix = ELLIPSIS if start > 0 else ""
         suffix = ELLIPSIS if end < len(article.body) else ""
@@ -458,7 +458,8 @@ class _Snippets:
         return position(span.start), position(span.end), highlights
 
 
-def _opening(body: str) -> str:
+def opening(body: str) -> str:
+    """The beginning of a body, cut at a word, for a hit that matched elsewhere."""
     if len(body) <= SNIPPET_CHARS:
         return body
     cut = body[:SNIPPET_CHARS].rsplit(maxsplit=1)[0]

@@ -13,7 +13,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from helpdesk.core.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from helpdesk.core.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    PermissionDenied,
+)
 from helpdesk.knowledge.domain import payload
 from helpdesk.knowledge.domain.payload import Problems
 
@@ -444,3 +449,61 @@ def _title_from_subject(subject: Any, problems: Problems) -> str:
         # A subject is the requester's; the agent shortens the draft's title if need be.
         title = title[: MAX_TITLE - 1].rsplit(" ", 1)[0].rstrip() + "…"
     return payload.line(title, "subject", problems, limit=MAX_TITLE)
+
+
+# Who may write the knowledge base: agents, and systems acting for them.
+EDITOR_ROLES = frozenset({"agent", "system"})
+
+
+def check_editor(actor_id: str, role: str) -> str:
+    """The id of an agent or system changing the knowledge base; raises InvalidArgument for
+    a missing or malformed id and PermissionDenied for anyone else (requesters)."""
+    problems: Problems = []
+    checked = _person(actor_id, "actor.id", problems)
+    if problems:
+        raise InvalidArgument(problems)
+    if role not in EDITOR_ROLES:
+        raise PermissionDenied(f"only agents change the knowledge base; {checked} is a {role}")
+    return checked
+
+
+@dataclass(frozen=True)
+class TicketReply:
+    """A comment on a ticket, as much of it as a draft article needs."""
+
+    id: str
+    body: str
+    internal: bool
+    by_agent: bool
+
+
+# Statuses of a ticket whose solution is known.
+SOLVED_STATUSES = frozenset({"resolved", "closed"})
+
+
+def solving_reply(number: str, status: str, replies: list[TicketReply], comment_id: str) -> str:
+    """The text of the reply that solved a ticket: the named comment, or else the last
+    public agent reply. Raises FailedPrecondition for an unsolved ticket or one without such a
+    reply, and InvalidArgument for a comment id the ticket does not have."""
+    if status not in SOLVED_STATUSES:
+        raise FailedPrecondition(
+            f"ticket {number} is {status}; an article is drafted from a resolved ticket"
+        )
+    if comment_id:
+        for reply in replies:
+            if reply.id == comment_id:
+                return reply.body
+        raise InvalidArgument(
+            [FieldViolation("comment_id", f"is not a comment of ticket {number}")]
+        )
+    public = [r for r in replies if r.by_agent and not r.internal and r.body.strip()]
+    if not public:
+        raise FailedPrecondition(
+            f"ticket {number} has no public agent reply: name the comment that solved it"
+        )
+    return public[-1].body
+
+
+def draft_id_for(number: str) -> str:
+    """The id of a draft made from a ticket, e.g. "from-hd-1042"."""
+    return f"from-{number.strip().lower()}"

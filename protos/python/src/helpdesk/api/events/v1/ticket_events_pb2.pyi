@@ -336,6 +336,37 @@ class TicketLinked(_message.Message):
 Global___TicketLinked: _TypeAlias = TicketLinked  # noqa: Y015
 
 @_typing.final
+class TicketSelfSolved(_message.Message):
+    """The requester closed the ticket with an article that solved the problem (a deflection).
+    ce_type: helpdesk.ticket.self_solved.v1
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_FIELD_NUMBER: _builtins.int
+    ARTICLE_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    article_id: _builtins.str
+    @_builtins.property
+    def ticket(self) -> _tickets_pb2.Ticket: ...
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        ticket: _tickets_pb2.Ticket | None = ...,
+        article_id: _builtins.str = ...,
+        actor: _common_pb2.Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "ticket", b"ticket"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "article_id", b"article_id", "ticket", b"ticket"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TicketSelfSolved: _TypeAlias = TicketSelfSolved  # noqa: Y015
+
+@_typing.final
 class TicketErased(_message.Message):
     """A requester's personal data was erased from the ticket; services holding copies erase
     theirs. ce_type: helpdesk.ticket.erased.v1

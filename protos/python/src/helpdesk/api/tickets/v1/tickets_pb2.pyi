@@ -72,6 +72,8 @@ class Ticket(_message.Message):
     MERGED_INTO_FIELD_NUMBER: _builtins.int
     LINKS_FIELD_NUMBER: _builtins.int
     SLA_STATE_FIELD_NUMBER: _builtins.int
+    SUGGESTIONS_FIELD_NUMBER: _builtins.int
+    SOLVED_BY_ARTICLE_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Opaque, stable id; the Kafka key of the ticket's events."""
     number: _builtins.str
@@ -102,6 +104,8 @@ class Ticket(_message.Message):
     """The SLA as the SLA service last reported it: "" (not measured or all well), "at_risk"
     (a warning fired) or "breached". Read-only here.
     """
+    solved_by_article_id: _builtins.str
+    """The article the requester said solved the problem (the ticket closed as self-solved)."""
     @_builtins.property
     def requester(self) -> _common_pb2.Requester: ...
     @_builtins.property
@@ -122,6 +126,12 @@ class Ticket(_message.Message):
     def rating(self) -> Global___Rating: ...
     @_builtins.property
     def links(self) -> _containers.RepeatedCompositeFieldContainer[Global___TicketLink]: ...
+    @_builtins.property
+    def suggestions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ArticleSuggestion]:
+        """Knowledge-base articles suggested when the ticket was filed, best first; empty when
+        none matched or the knowledge base did not answer in time.
+        """
+
     def __init__(
         self,
         *,
@@ -152,14 +162,41 @@ class Ticket(_message.Message):
         merged_into: _builtins.str = ...,
         links: _abc.Iterable[Global___TicketLink] | None = ...,
         sla_state: _builtins.str = ...,
+        suggestions: _abc.Iterable[Global___ArticleSuggestion] | None = ...,
+        solved_by_article_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "created_at", b"created_at", "first_response_at", b"first_response_at", "rating", b"rating", "requester", b"requester", "resolved_at", b"resolved_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "category", b"category", "channel", b"channel", "closed_at", b"closed_at", "created_at", b"created_at", "custom_fields", b"custom_fields", "description", b"description", "first_response_at", b"first_response_at", "id", b"id", "links", b"links", "merged_into", b"merged_into", "number", b"number", "priority", b"priority", "rating", b"rating", "reopen_count", b"reopen_count", "request_id", b"request_id", "requester", b"requester", "resolved_at", b"resolved_at", "review_required", b"review_required", "sla_state", b"sla_state", "status", b"status", "subject", b"subject", "tags", b"tags", "team", b"team", "tier", b"tier", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "category", b"category", "channel", b"channel", "closed_at", b"closed_at", "created_at", b"created_at", "custom_fields", b"custom_fields", "description", b"description", "first_response_at", b"first_response_at", "id", b"id", "links", b"links", "merged_into", b"merged_into", "number", b"number", "priority", b"priority", "rating", b"rating", "reopen_count", b"reopen_count", "request_id", b"request_id", "requester", b"requester", "resolved_at", b"resolved_at", "review_required", b"review_required", "sla_state", b"sla_state", "solved_by_article_id", b"solved_by_article_id", "status", b"status", "subject", b"subject", "suggestions", b"suggestions", "tags", b"tags", "team", b"team", "tier", b"tier", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Ticket: _TypeAlias = Ticket  # noqa: Y015
+
+@_typing.final
+class ArticleSuggestion(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ARTICLE_ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    article_id: _builtins.str
+    title: _builtins.str
+    score: _builtins.float
+    def __init__(
+        self,
+        *,
+        article_id: _builtins.str = ...,
+        title: _builtins.str = ...,
+        score: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["article_id", b"article_id", "score", b"score", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArticleSuggestion: _TypeAlias = ArticleSuggestion  # noqa: Y015
 
 @_typing.final
 class Rating(_message.Message):
@@ -782,6 +819,35 @@ class RateTicketRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RateTicketRequest: _TypeAlias = RateTicketRequest  # noqa: Y015
+
+@_typing.final
+class SolveWithArticleRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    ARTICLE_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ticket_id: _builtins.str
+    article_id: _builtins.str
+    """One of the ticket's suggestions."""
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor:
+        """Must be the ticket's requester."""
+
+    def __init__(
+        self,
+        *,
+        ticket_id: _builtins.str = ...,
+        article_id: _builtins.str = ...,
+        actor: _common_pb2.Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "article_id", b"article_id", "ticket_id", b"ticket_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SolveWithArticleRequest: _TypeAlias = SolveWithArticleRequest  # noqa: Y015
 
 @_typing.final
 class MergeTicketsRequest(_message.Message):

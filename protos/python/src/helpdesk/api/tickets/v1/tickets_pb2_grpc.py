@@ -75,6 +75,11 @@ class TicketServiceStub:
                 request_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.RateTicketRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.Ticket.FromString,
                 _registered_method=True)
+        self.SolveWithArticle = channel.unary_unary(
+                '/helpdesk.api.tickets.v1.TicketService/SolveWithArticle',
+                request_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.SolveWithArticleRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.Ticket.FromString,
+                _registered_method=True)
         self.MergeTickets = channel.unary_unary(
                 '/helpdesk.api.tickets.v1.TicketService/MergeTickets',
                 request_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.MergeTicketsRequest.SerializeToString,
@@ -163,6 +168,14 @@ class TicketServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SolveWithArticle(self, request, context):
+        """The requester says a suggested article solved the problem: the ticket closes as
+        self-solved (a deflection) and helpdesk.ticket.self_solved.v1 tells the knowledge base.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def MergeTickets(self, request, context):
         """Closes the source as merged into the target; the target notes it and links both.
         """
@@ -233,6 +246,11 @@ def add_TicketServiceServicer_to_server(servicer, server):
             'RateTicket': grpc.unary_unary_rpc_method_handler(
                     servicer.RateTicket,
                     request_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.RateTicketRequest.FromString,
+                    response_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.Ticket.SerializeToString,
+            ),
+            'SolveWithArticle': grpc.unary_unary_rpc_method_handler(
+                    servicer.SolveWithArticle,
+                    request_deserializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.SolveWithArticleRequest.FromString,
                     response_serializer=helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.Ticket.SerializeToString,
             ),
             'MergeTickets': grpc.unary_unary_rpc_method_handler(
@@ -472,6 +490,33 @@ class TicketService:
             target,
             '/helpdesk.api.tickets.v1.TicketService/RateTicket',
             helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.RateTicketRequest.SerializeToString,
+            helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.Ticket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SolveWithArticle(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.api.tickets.v1.TicketService/SolveWithArticle',
+            helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.SolveWithArticleRequest.SerializeToString,
             helpdesk_dot_api_dot_tickets_dot_v1_dot_tickets__pb2.Ticket.FromString,
             options,
             channel_credentials,

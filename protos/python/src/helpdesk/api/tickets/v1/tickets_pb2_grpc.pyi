@@ -59,6 +59,10 @@ class TicketServiceStub:
     asks a manager to review: the ticket cannot be closed by automation until an agent
     closes or reopens it.
     """
+    SolveWithArticle: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.SolveWithArticleRequest, _tickets_pb2.Ticket]
+    """The requester says a suggested article solved the problem: the ticket closes as
+    self-solved (a deflection) and helpdesk.ticket.self_solved.v1 tells the knowledge base.
+    """
     MergeTickets: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.MergeTicketsRequest, _tickets_pb2.MergeTicketsResponse]
     """Closes the source as merged into the target; the target notes it and links both."""
     LinkTickets: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.LinkTicketsRequest, _tickets_pb2.LinkTicketsResponse]
@@ -100,6 +104,10 @@ class TicketServiceAsyncStub(TicketServiceStub):
     """The requester rates a resolved or closed ticket (CSAT, 1-5). A bad score (1 or 2)
     asks a manager to review: the ticket cannot be closed by automation until an agent
     closes or reopens it.
+    """
+    SolveWithArticle: _aio.UnaryUnaryMultiCallable[_tickets_pb2.SolveWithArticleRequest, _tickets_pb2.Ticket]  # type: ignore[assignment]
+    """The requester says a suggested article solved the problem: the ticket closes as
+    self-solved (a deflection) and helpdesk.ticket.self_solved.v1 tells the knowledge base.
     """
     MergeTickets: _aio.UnaryUnaryMultiCallable[_tickets_pb2.MergeTicketsRequest, _tickets_pb2.MergeTicketsResponse]  # type: ignore[assignment]
     """Closes the source as merged into the target; the target notes it and links both."""
@@ -187,6 +195,16 @@ class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
         """The requester rates a resolved or closed ticket (CSAT, 1-5). A bad score (1 or 2)
         asks a manager to review: the ticket cannot be closed by automation until an agent
         closes or reopens it.
+        """
+
+    @_abc_1.abstractmethod
+    def SolveWithArticle(
+        self,
+        request: _tickets_pb2.SolveWithArticleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.Ticket, _abc.Awaitable[_tickets_pb2.Ticket]]:
+        """The requester says a suggested article solved the problem: the ticket closes as
+        self-solved (a deflection) and helpdesk.ticket.self_solved.v1 tells the knowledge base.
         """
 
     @_abc_1.abstractmethod
