@@ -22,10 +22,13 @@ intake_grpc=$((50051 + offset))
 routing_grpc=$((50052 + offset))
 sla_grpc=$((50053 + offset))
 notification_grpc=$((50054 + offset))
+knowledge_grpc=$((50055 + offset))
 export HELPDESK_HTTP_PORT="${HELPDESK_HTTP_PORT:-$((8080 + offset))}"
 http="http://127.0.0.1:$HELPDESK_HTTP_PORT"
 # Routing applies its decisions through intake's AssignTicket; sla auto-closes through intake.
 export HELPDESK_INTAKE_TARGET="127.0.0.1:$intake_grpc"
+# Intake asks knowledge for articles to suggest on every new ticket.
+export HELPDESK_KNOWLEDGE_TARGET="127.0.0.1:$knowledge_grpc"
 # The links notification puts in its messages: no portal here, so <portal>/tickets/HD-1 is
 # intake's JSON view of the ticket, and the survey link its rating endpoint.
 export HELPDESK_PORTAL_URL="${HELPDESK_PORTAL_URL:-$http/v1}"
@@ -73,6 +76,7 @@ services=(
   "routing $routing_grpc $((9102 + offset))"
   "sla $sla_grpc $((9103 + offset))"
   "notification $notification_grpc $((9104 + offset))"
+  "knowledge $knowledge_grpc $((9105 + offset))"
 )
 for entry in "${services[@]}"; do
   read -r name grpc metrics <<<"$entry"
@@ -97,11 +101,12 @@ if [[ $mail_sink == 1 ]] && ! kill -0 "$sink_pid" 2>/dev/null; then
 fi
 
 # The examples name the servers only where they are not the scripts' defaults.
-intake_arg="" routing_arg="" sla_arg="" notification_arg="" kafka_arg=""
+intake_arg="" routing_arg="" sla_arg="" notification_arg="" knowledge_arg="" kafka_arg=""
 [[ $intake_grpc == 50051 ]] || intake_arg=" --intake 127.0.0.1:$intake_grpc"
 [[ $routing_grpc == 50052 ]] || routing_arg=" --routing 127.0.0.1:$routing_grpc"
 [[ $sla_grpc == 50053 ]] || sla_arg=" --sla 127.0.0.1:$sla_grpc"
 [[ $notification_grpc == 50054 ]] || notification_arg=" --notification 127.0.0.1:$notification_grpc"
+[[ $knowledge_grpc == 50055 ]] || knowledge_arg=" --knowledge 127.0.0.1:$knowledge_grpc"
 [[ $HELPDESK_KAFKA_BOOTSTRAP_SERVERS == 127.0.0.1:9092 ]] || kafka_arg=" --kafka $HELPDESK_KAFKA_BOOTSTRAP_SERVERS"
 if [[ $mail_sink == 1 ]]; then
   mail="127.0.0.1:$HELPDESK_SMTP_PORT, a local sink: a line here per message, the message in $LOCAL/mail/"
@@ -119,6 +124,7 @@ The help desk is running.
   routing gRPC        127.0.0.1:$routing_grpc   metrics http://127.0.0.1:$((9102 + offset))/metrics
   sla gRPC            127.0.0.1:$sla_grpc   metrics http://127.0.0.1:$((9103 + offset))/metrics
   notification gRPC   127.0.0.1:$notification_grpc   metrics http://127.0.0.1:$((9104 + offset))/metrics
+  knowledge gRPC      127.0.0.1:$knowledge_grpc   metrics http://127.0.0.1:$((9105 + offset))/metrics
   mail out (SMTP)     $mail
 
 Tell routing who works where (teams, agents and rules, as JSON documents):
@@ -136,8 +142,12 @@ Tell notification how to reach people (requesters need nothing: they hear at the
   .venv/bin/python deploy/local/notification_admin.py$notification_arg put-person '{"id": "lee", "name": "Lee", "email": "lee@example.com", "language": "ru"}'
   .venv/bin/python deploy/local/notification_admin.py$notification_arg put-subscription '{"id": "urgent", "name": "Urgent tickets to Lee", "event_types": ["ticket.created"], "conditions": {"priority": ["urgent"]}, "person_ids": ["lee"], "template": "ticket.event.watcher"}'
 
+Write an article for requesters (new tickets about the VPN will carry it as a suggestion):
+  .venv/bin/python deploy/local/knowledge_admin.py$knowledge_arg put-article '{"id": "vpn-down", "title": "VPN is down: what to do", "body": "Restart the VPN client; if it still fails, switch its protocol to TCP.", "language": "en", "visibility": "public"}'
+  .venv/bin/python deploy/local/knowledge_admin.py$knowledge_arg search "vpn not working"
+
 Open a ticket (gRPC); with the above, routing assigns it to kim, sla starts its clocks, ann gets
-an acknowledgement by mail and kim hears of the assignment:
+an acknowledgement by mail, kim hears of the assignment, and the ticket suggests vpn-down:
   .venv/bin/python deploy/local/create_ticket.py$intake_arg --subject "VPN is down" --email ann@example.com
   .venv/bin/python deploy/local/sla_admin.py$sla_arg ticket <its id>
   .venv/bin/python deploy/local/sla_admin.py$sla_arg at-risk --include-breached

@@ -52,6 +52,7 @@ TOPICS = [
     "helpdesk.dlq.helpdesk-routing.v1",
     "helpdesk.dlq.helpdesk-sla.v1",
     "helpdesk.dlq.helpdesk-notification.v1",
+    "helpdesk.dlq.helpdesk-knowledge.v1",
 ]
 # Kinds from the Prometheus Operator's CRDs: no schema ships with kubernetes-validate, so
 # they get the structural checks of test_prometheus_operator_objects instead.
@@ -187,7 +188,13 @@ def test_helm_lint(helm: str, value_set: str) -> None:
 
 
 def test_default_values_enable_the_built_services(manifests: list[Manifest]) -> None:
-    assert enabled_components(manifests) == ["intake", "notification", "routing", "sla"]
+    assert enabled_components(manifests) == [
+        "intake",
+        "knowledge",
+        "notification",
+        "routing",
+        "sla",
+    ]
 
 
 # ---------------------------------------------------------------------------- Kubernetes schemas
@@ -343,13 +350,19 @@ def test_values_schema_refuses_bad_values(helm: str, values: list[str], message:
     [
         (["--set", "components.intake.metricsPort=50051"], "must differ"),
         (["--set", "components.intake.podDisruptionBudget.minAvailable=2"], "no node could"),
-        # routing and sla without the intake they call
-        (["--set", "components.intake.enabled=false"], "routing.calls: intake is not"),
+        # knowledge, routing and sla without the intake they call
+        (["--set", "components.intake.enabled=false"], "knowledge.calls: intake is not"),
         (
-            ["--set=components.intake.enabled=false", "--set=components.routing.enabled=false"],
+            [
+                "--set=components.intake.enabled=false",
+                "--set=components.knowledge.enabled=false",
+                "--set=components.routing.enabled=false",
+            ],
             "sla.calls: intake is not",
         ),
-        (["--set", "components.routing.calls={knowledge}"], "routing.calls: knowledge is"),
+        (["--set", "components.routing.calls={billing}"], "routing.calls: billing is"),
+        # intake suggests articles through knowledge
+        (["--set", "components.knowledge.enabled=false"], "intake.calls: knowledge is not"),
         (["--set", "components.sla.calls={sla}"], "sla.calls: sla is not"),
         # a mail relay on a port the NetworkPolicy keeps closed
         (
@@ -521,6 +534,7 @@ def test_disabling_the_built_services_leaves_no_service(helm: str) -> None:
         "--set=components.routing.enabled=false",
         "--set=components.sla.enabled=false",
         "--set=components.notification.enabled=false",
+        "--set=components.knowledge.enabled=false",
     )
     assert of_component(docs, "intake") == []
     assert by_kind(docs, "Deployment") == []
