@@ -1095,6 +1095,21 @@ DASHBOARDS = {
             "sum by (namespace, group, topic) (max by (namespace, group, topic, partition)",
         ],
     ),
+    "notification.json": (
+        {
+            "helpdesk_notifications_sent_total",
+            "helpdesk_notifications_failed_total",
+            "helpdesk_notifications_retried_total",
+            "helpdesk_notifications_dead_total",
+            "helpdesk_notification_delivery_seconds_bucket",
+        },
+        [
+            "sum by (channel)",
+            "sum by (channel, kind)",
+            "histogram_quantile(0.5, sum by (channel, le)",
+            "histogram_quantile(0.99, sum by (channel, le)",
+        ],
+    ),
     "routing.json": (
         {
             "helpdesk_routing_decisions_total",
