@@ -84,6 +84,11 @@ class ConsumerLag:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="consumer_lag")
 
+    @property
+    def running(self) -> bool:
+        """True from start() until stop(): a failed refresh does not end it."""
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
