@@ -5,6 +5,9 @@
 # HELPDESK_SMTP_HOST names a mail server, notification's mail goes to a local sink
 # (deploy/local/mail_sink.py) that keeps each message under $HELPDESK_LOCAL_DIR/mail/.
 #
+# Traces go out by OTLP when OTEL_EXPORTER_OTLP_ENDPOINT (and any other OTEL_* variable) is
+# set in the environment: the services inherit it, each under its own OTEL_SERVICE_NAME.
+#
 # A second copy beside a running one needs its own HELPDESK_LOCAL_DIR and ports:
 # HELPDESK_LOCAL_PORT_OFFSET (e.g. 100) shifts every port it opens, Kafka's and FerretDB's
 # too unless HELPDESK_LOCAL_KAFKA_PORT / HELPDESK_LOCAL_MONGODB_PORT name them.
@@ -80,9 +83,10 @@ services=(
 )
 for entry in "${services[@]}"; do
   read -r name grpc metrics <<<"$entry"
-  # each its own database, as in the chart, even when HELPDESK_MONGODB_DATABASE is set
+  # each its own database, as in the chart, even when HELPDESK_MONGODB_DATABASE is set; its
+  # own name in traces, even when OTEL_SERVICE_NAME is set for the shell
   HELPDESK_GRPC_PORT=$grpc HELPDESK_METRICS_PORT=$metrics HELPDESK_MONGODB_DATABASE="helpdesk_$name" \
-    "$PY" -m "helpdesk.$name" >>"$LOCAL/log/$name.log" 2>&1 &
+    OTEL_SERVICE_NAME="$name" "$PY" -m "helpdesk.$name" >>"$LOCAL/log/$name.log" 2>&1 &
   pids+=("$!")
   echo "starting $name (pid $!, log $LOCAL/log/$name.log)"
 done
@@ -108,6 +112,10 @@ intake_arg="" routing_arg="" sla_arg="" notification_arg="" knowledge_arg="" kaf
 [[ $notification_grpc == 50054 ]] || notification_arg=" --notification 127.0.0.1:$notification_grpc"
 [[ $knowledge_grpc == 50055 ]] || knowledge_arg=" --knowledge 127.0.0.1:$knowledge_grpc"
 [[ $HELPDESK_KAFKA_BOOTSTRAP_SERVERS == 127.0.0.1:9092 ]] || kafka_arg=" --kafka $HELPDESK_KAFKA_BOOTSTRAP_SERVERS"
+traces="made, not exported (set OTEL_EXPORTER_OTLP_ENDPOINT to send them by OTLP)"
+if [[ -n "${OTEL_EXPORTER_OTLP_ENDPOINT:-}${OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:-}" ]]; then
+  traces="OTLP to ${OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:-$OTEL_EXPORTER_OTLP_ENDPOINT}"
+fi
 if [[ $mail_sink == 1 ]]; then
   mail="127.0.0.1:$HELPDESK_SMTP_PORT, a local sink: a line here per message, the message in $LOCAL/mail/"
 else
@@ -126,6 +134,7 @@ The help desk is running.
   notification gRPC   127.0.0.1:$notification_grpc   metrics http://127.0.0.1:$((9104 + offset))/metrics
   knowledge gRPC      127.0.0.1:$knowledge_grpc   metrics http://127.0.0.1:$((9105 + offset))/metrics
   mail out (SMTP)     $mail
+  traces              $traces
 
 Tell routing who works where (teams, agents and rules, as JSON documents):
   .venv/bin/python deploy/local/routing_admin.py$routing_arg put-team '{"id": "it", "name": "IT support", "department": "it"}'

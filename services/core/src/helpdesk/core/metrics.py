@@ -1,4 +1,4 @@
-"""Prometheus metrics shared by every service (RED of RPCs, outbox relay)."""
+"""Prometheus metrics shared by every service (RED of RPCs, outbox relay, consumer lag)."""
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -49,4 +49,10 @@ DEAD_LETTERS = Counter(
     "helpdesk_dead_letters_total",
     "Messages sent to a dead-letter topic, by source topic and reason kind.",
     ["topic", "reason"],
+)
+KAFKA_CONSUMER_LAG = Gauge(
+    "helpdesk_kafka_consumer_lag",
+    "Messages a consumer group has still to read: the partition's log end offset minus the "
+    "group's committed offset.",
+    ["group", "topic", "partition"],
 )

@@ -42,6 +42,9 @@ class ServiceSettings(BaseSettings):
     # How often the outbox relay looks for events left behind (e.g. after a crash); it also
     # looks once at start. Each look reads the owning collection, so not too often.
     outbox_sweep_interval_seconds: float = Field(default=10.0, gt=0)
+    # How often the consumer groups' lag is read from Kafka for the metrics (two small
+    # requests per group each time).
+    kafka_lag_interval_seconds: float = Field(default=5.0, gt=0)
 
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> "ServiceSettings":

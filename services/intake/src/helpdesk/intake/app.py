@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from helpdesk.api.reports.v1 import reports_pb2, reports_pb2_grpc
 from helpdesk.api.tickets.v1 import tickets_pb2, tickets_pb2_grpc
+from helpdesk.core.consumer_lag import consumer_lag_from
 from helpdesk.core.grpc_server import GrpcServer, wait_for_shutdown
 from helpdesk.core.health import dependency_checks
 from helpdesk.core.kafka import (
@@ -106,6 +107,8 @@ async def main() -> None:
     register_sla_subscriber(broker, commands, group=settings.intake_consumer_group)
     await broker.start()
     relay.start()
+    lag = consumer_lag_from(settings, broker)
+    lag.start()
     mailbox = _mailbox(settings, commands)
     mail_task = asyncio.create_task(mailbox.run(), name="mailbox") if mailbox else None
 
@@ -161,6 +164,7 @@ async def main() -> None:
     # Stop taking work, let what is in flight finish, publish what it stored, then close.
     # Both edges stop listening at once and drain side by side within the grace period.
     backlog.cancel()
+    await lag.stop()
     draining = [server.stop(settings.shutdown_grace_seconds)]
     if http:
         draining.append(http.stop())

@@ -6,6 +6,7 @@ import contextlib
 from datetime import timedelta
 
 from helpdesk.api.notification.v1 import notification_pb2, notification_pb2_grpc
+from helpdesk.core.consumer_lag import consumer_lag_from
 from helpdesk.core.grpc_server import GrpcServer, wait_for_shutdown
 from helpdesk.core.health import dependency_checks
 from helpdesk.core.kafka import (
@@ -77,6 +78,8 @@ async def main() -> None:
     )
     register_event_subscribers(broker, commands, group=group)
     await broker.start()
+    lag = consumer_lag_from(settings, broker)
+    lag.start()
     worker = asyncio.create_task(commands.run(settings.delivery_poll_seconds), name="deliveries")
 
     health_checks = dependency_checks(mongo, broker)
@@ -96,6 +99,7 @@ async def main() -> None:
     log.info("notification_ready", grpc_port=server.port)
 
     await wait_for_shutdown()
+    await lag.stop()
     await server.stop(settings.shutdown_grace_seconds)
     log.info("stopping_consumers")
     await asyncio.gather(*(subscriber.stop() for subscriber in broker.subscribers))

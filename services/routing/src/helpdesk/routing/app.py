@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 
 from helpdesk.api.routing.v1 import routing_pb2, routing_pb2_grpc
+from helpdesk.core.consumer_lag import consumer_lag_from
 from helpdesk.core.errors import TRANSIENT_ERRORS
 from helpdesk.core.grpc_server import GrpcServer, wait_for_shutdown
 from helpdesk.core.health import dependency_checks
@@ -68,6 +69,8 @@ async def main() -> None:
     )
     register_event_subscribers(broker, commands, group=settings.routing_consumer_group)
     await broker.start()
+    lag = consumer_lag_from(settings, broker)
+    lag.start()
 
     health_checks = dependency_checks(mongo, broker)
     server = GrpcServer(
@@ -88,6 +91,7 @@ async def main() -> None:
     sweep.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await sweep
+    await lag.stop()
     await server.stop(settings.shutdown_grace_seconds)
     log.info("stopping_consumers")
     await asyncio.gather(*(subscriber.stop() for subscriber in broker.subscribers))

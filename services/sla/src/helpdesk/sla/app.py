@@ -4,6 +4,7 @@ the timer loop, and an orderly stop."""
 import asyncio
 
 from helpdesk.api.sla.v1 import sla_pb2, sla_pb2_grpc
+from helpdesk.core.consumer_lag import consumer_lag_from
 from helpdesk.core.errors import TRANSIENT_ERRORS
 from helpdesk.core.grpc_server import GrpcServer, wait_for_shutdown
 from helpdesk.core.health import dependency_checks
@@ -70,6 +71,8 @@ async def main() -> None:
     register_event_subscribers(broker, commands, group=settings.sla_consumer_group)
     await broker.start()
     relay.start()
+    lag = consumer_lag_from(settings, broker)
+    lag.start()
     timers.start()
 
     health_checks = dependency_checks(mongo, broker)
@@ -85,6 +88,7 @@ async def main() -> None:
     log.info("sla_ready", grpc_port=server.port)
 
     await wait_for_shutdown()
+    await lag.stop()
     await server.stop(settings.shutdown_grace_seconds)
     await timers.stop()
     log.info("stopping_consumers")
