@@ -2,6 +2,7 @@
 official opentelemetry-proto messages and keeps the spans for assertions."""
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ class Span:
 
 def _value(any_value: Any) -> Any:
     kind = any_value.WhichOneof("value")
+    if kind == "array_value":
+        return [_value(v) for v in any_value.array_value.values]
     return getattr(any_value, kind) if kind else None
 
 
@@ -80,4 +83,17 @@ class OtlpReceiver:
             if asyncio.get_running_loop().time() > deadline:
                 got = sorted({s.name for s in spans})
                 raise AssertionError(f"trace {trace_id} has {got}, missing {names - set(got)}")
+            await asyncio.sleep(0.2)
+
+    async def settle(
+        self, trace_id: str, holds: Callable[[list[Span]], bool], timeout: float = 15.0
+    ) -> list[Span]:
+        """The spans of one trace once `holds` is true of them, or as they are at the
+        timeout (spans are exported in batches as they end, parents often after children):
+        the caller's assertions then say what is wrong."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            spans = [s for s in self.spans if s.trace_id == trace_id]
+            if holds(spans) or asyncio.get_running_loop().time() > deadline:
+                return spans
             await asyncio.sleep(0.2)

@@ -176,14 +176,18 @@ async def test_a_failing_webhook_is_retried_and_delivered_once_signed(
         ),
         timeout=10,
     )
+    trace_id = uuid.uuid4().hex
     await tickets.AssignTicket(
         tickets_pb2.AssignTicketRequest(
             ticket_id=ticket.id, team="it", agent_id=agent_id, idempotency_key="a1", actor=LEAD
         ),
         timeout=10,
+        metadata=(("traceparent", f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"),),
     )
 
     ((headers, body),) = await eventually(lambda: receiver.accepted)
+    # The webhook continues the trace of the assignment that caused it.
+    assert headers["traceparent"].split("-")[1] == trace_id
     await asyncio.sleep(2)
     assert len(receiver.accepted) == 1
     assert len(receiver.seen) == 3  # two 503s, then the delivery

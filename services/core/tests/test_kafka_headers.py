@@ -5,7 +5,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from helpdesk.core.kafka import PROTOBUF_CONTENT_TYPE, CloudEvent, dead_letter_topic
+from helpdesk.core.kafka import (
+    PROTOBUF_CONTENT_TYPE,
+    CloudEvent,
+    ReceivedEvent,
+    consumer_attributes,
+    dead_letter_topic,
+)
 
 AT = datetime(2024, 5, 1, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -79,3 +85,21 @@ def test_new_event_has_a_fresh_uuid_and_the_current_utc_time() -> None:
 )
 def test_dead_letter_topic(group: str, topic: str) -> None:
     assert dead_letter_topic(group) == topic
+
+
+def test_consumer_attributes_follow_the_messaging_and_cloudevents_conventions() -> None:
+    event = ReceivedEvent("helpdesk.ticket.created.v1", "e-1", "", b"")
+
+    assert consumer_attributes("helpdesk.tickets.events.v1", "helpdesk-routing", event) == {
+        "messaging.destination.name": "helpdesk.tickets.events.v1",
+        "messaging.consumer.group.name": "helpdesk-routing",
+        "messaging.operation.type": "process",
+        "cloudevents.event_id": "e-1",
+        "cloudevents.event_type": "helpdesk.ticket.created.v1",
+    }
+
+
+def test_consumer_attributes_leave_out_what_the_event_lacks() -> None:
+    attributes = consumer_attributes("t", "g", ReceivedEvent("", "", "", b""))
+    assert "cloudevents.event_id" not in attributes
+    assert "cloudevents.event_type" not in attributes

@@ -20,7 +20,8 @@ from faststream.kafka.security import parse_security
 from faststream.middlewares import AckPolicy
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from google.protobuf.message import DecodeError
-from opentelemetry import propagate, trace
+from opentelemetry import trace
+from opentelemetry.util.types import AttributeValue
 from prometheus_client import REGISTRY
 
 from helpdesk.core.errors import TRANSIENT_ERRORS, FieldViolation, InvalidArgument
@@ -186,13 +187,6 @@ class CloudEvent:
         return headers
 
 
-def current_traceparent() -> str:
-    """The W3C traceparent of the current span, to store with an event for later publishing."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return carrier.get("traceparent", "")
-
-
 async def kafka_ping(broker: KafkaBroker) -> None:
     """A health check: raises when no broker answers within three seconds."""
     if not await broker.ping(timeout=3.0):
@@ -243,6 +237,23 @@ class ReceivedEvent:
     body: bytes
 
 
+def consumer_attributes(topic: str, group: str, event: ReceivedEvent) -> dict[str, AttributeValue]:
+    """What OpenTelemetry's messaging and CloudEvents conventions name on a consumer span
+    that FastStream's own span leaves out: the topic as messaging.destination.name (it
+    sets only messaging.destination_publish.name), the group, the operation type of the
+    current conventions, and the event's id and type."""
+    attributes: dict[str, AttributeValue] = {
+        "messaging.destination.name": topic,
+        "messaging.consumer.group.name": group,
+        "messaging.operation.type": "process",
+    }
+    if event.id:
+        attributes["cloudevents.event_id"] = event.id
+    if event.type:
+        attributes["cloudevents.event_type"] = event.type
+    return attributes
+
+
 # Wait before a message is read again after a passing outage, so it does not spin.
 RETRY_DELAY_SECONDS = 1.0
 
@@ -272,6 +283,10 @@ def subscribe_events(
             headers.get("ce_time", ""),
             message.body,
         )
+        # FastStream's middleware made this consumer span from the record's traceparent.
+        record = message.raw_message
+        assert not isinstance(record, tuple)
+        trace.get_current_span().set_attributes(consumer_attributes(record.topic, group, event))
         try:
             if not event.id:
                 raise InvalidArgument([FieldViolation("ce_id", "is required")])

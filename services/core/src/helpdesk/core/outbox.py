@@ -17,13 +17,13 @@ from typing import Any
 from bson import Binary
 from faststream.kafka import KafkaBroker
 from opentelemetry import context as otel_context
-from opentelemetry import propagate
 from pymongo.asynchronous.collection import AsyncCollection
 
-from helpdesk.core.kafka import PROTOBUF_CONTENT_TYPE, CloudEvent, current_traceparent
+from helpdesk.core.kafka import PROTOBUF_CONTENT_TYPE, CloudEvent
 from helpdesk.core.logging import get_logger
 from helpdesk.core.metrics import OUTBOX_LAG_SECONDS, OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
 from helpdesk.core.mongo import DocumentLocks
+from helpdesk.core.telemetry import current_traceparent, stored_context
 
 log = get_logger(__name__)
 
@@ -252,8 +252,9 @@ class OutboxRelay:
 
 
 async def publish_event(broker: KafkaBroker, event: OutboxEvent) -> None:
-    """Publishes one event, continuing the trace it was made in."""
-    parent = propagate.extract({"traceparent": event.traceparent}) if event.traceparent else None
+    """Publishes one event, continuing the trace it was made in: the publish span is a
+    child of the stored traceparent, and the headers carry the publish's own context."""
+    parent = stored_context(event.traceparent)
     token = otel_context.attach(parent) if parent is not None else None
     try:
         await broker.publish(

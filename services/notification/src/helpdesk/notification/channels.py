@@ -12,6 +12,7 @@ from typing import Any
 
 import aiosmtplib
 import httpx
+from opentelemetry import propagate
 
 from helpdesk.notification.domain.notices import Channel
 from helpdesk.notification.domain.retry import Failure, classify_http, classify_smtp
@@ -132,6 +133,8 @@ class Senders:
     ) -> None:
         raw = json.dumps(body, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", DELIVERY_HEADER: message.delivery_id}
+        # The receiving system may continue the trace of the event that caused the message.
+        propagate.inject(headers)
         if signed and self._secret:
             digest = hmac.new(self._secret, raw, hashlib.sha256).hexdigest()
             headers[SIGNATURE_HEADER] = f"sha256={digest}"

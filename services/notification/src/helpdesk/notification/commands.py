@@ -15,11 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from faststream.kafka import KafkaBroker
+from opentelemetry import trace
 
 from helpdesk.core.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from helpdesk.core.kafka import dead_letter_topic
 from helpdesk.core.logging import get_logger
 from helpdesk.core.mongo import store_precision
+from helpdesk.core.telemetry import continued_span, current_traceparent
 from helpdesk.notification.channels import DeliveryFailed, Outgoing, Senders
 from helpdesk.notification.domain.notices import (
     Channel,
@@ -270,11 +272,21 @@ class NotificationCommands:
             HELD.labels(doc["channel"]).inc()
             return
         attempts = int(doc.get("attempts", 0)) + 1
-        try:
-            await self._senders.send(_outgoing(doc))
-        except DeliveryFailed as failure:
-            await self._failed(doc, attempts, failure)
-            return
+        # Sent by the worker, long after the event's consumer span ended: the send is a
+        # child of the trace the delivery was recorded in.
+        with continued_span(
+            f"notification.deliver {doc['channel']}",
+            str(doc.get("traceparent", "")),
+            kind=trace.SpanKind.CLIENT,
+            attributes=_delivery_attributes(doc, attempts),
+        ) as span:
+            try:
+                await self._senders.send(_outgoing(doc))
+            except DeliveryFailed as failure:
+                span.set_status(trace.StatusCode.ERROR, failure.reason[:200])
+                span.set_attribute("error.type", failure.kind.value)
+                await self._failed(doc, attempts, failure)
+                return
         recent.append(now)
         sent_at = _now()
         await self._store.update(
@@ -385,6 +397,8 @@ def _delivery(notice: Notice, rendered: Rendered, event_time: datetime) -> dict[
         "created_at": now,
         "event_time": store_precision(event_time),
         "last_error": "",
+        # The event's consumer span: the send continues its trace.
+        "traceparent": current_traceparent(),
     }
 
 
@@ -405,6 +419,19 @@ def _delivery_fields(first: dict[str, Any], rendered: Rendered) -> dict[str, Any
         "created_at": now,
         "event_time": first.get("event_time"),
         "last_error": "",
+        "traceparent": first.get("traceparent", ""),
+    }
+
+
+def _delivery_attributes(doc: dict[str, Any], attempt: int) -> dict[str, str | int]:
+    """What a delivery's span says: which delivery, by which channel, to whom, which try."""
+    return {
+        "helpdesk.delivery.id": str(doc["_id"]),
+        "helpdesk.delivery.channel": str(doc["channel"]),
+        "helpdesk.delivery.template": str(doc.get("template", "")),
+        "helpdesk.delivery.recipient": str(doc.get("recipient", "")),
+        "helpdesk.delivery.attempt": attempt,
+        "helpdesk.ticket.id": str(doc.get("ticket_id", "")),
     }
 
 

@@ -26,6 +26,7 @@ from helpdesk.core.kafka import SLA_EVENTS_TOPIC
 from helpdesk.core.logging import get_logger
 from helpdesk.core.mongo import DocumentLocks
 from helpdesk.core.outbox import OutboxEvent, OutboxRelay, outbox_fields
+from helpdesk.core.telemetry import continued_span, current_traceparent
 from helpdesk.core.ticket_words import priority_of
 from helpdesk.core.tickets_client import TicketsClient
 from helpdesk.sla.domain.calendar import BusinessCalendar, parse_calendar
@@ -192,7 +193,11 @@ class SlaCommands:
         await self._change(ticket.id, ticket, decide, event_id)
 
     async def fire(self, ticket_id: str) -> None:
-        """Fires whatever of this ticket is due now; nothing when another replica did."""
+        """Fires whatever of this ticket is due now; nothing when another replica did.
+
+        The firing continues the trace of the ticket event that last changed its SLA (the
+        one that armed these timers), so a warning, a breach or an auto-close and what
+        follows from them sit in the trace of the ticket's story."""
         now = _now()
 
         def decide(state: TicketSla | None, calendars: Mapping[str, BusinessCalendar]) -> Outcome:
@@ -201,11 +206,17 @@ class SlaCommands:
             fired_state, fired = fire_due(state, calendars, now)
             return Outcome(fired_state, fired)
 
-        fired = await self._change(ticket_id, None, decide, "")
-        for deadline in fired:
-            FIRING_LAG.observe(max(0.0, (now - deadline.at).total_seconds()))
-            if deadline.kind is DeadlineKind.AUTO_CLOSE:
-                await self._auto_close(ticket_id, deadline)
+        doc = await self._store.ticket(ticket_id)
+        traceparent = str(doc.get("traceparent", "")) if doc else ""
+        with continued_span(
+            "sla.timer.fire", traceparent, attributes={"helpdesk.ticket.id": ticket_id}
+        ) as span:
+            fired = await self._change(ticket_id, None, decide, "")
+            span.set_attribute("helpdesk.sla.fired", [d.kind.value for d in fired])
+            for deadline in fired:
+                FIRING_LAG.observe(max(0.0, (now - deadline.at).total_seconds()))
+                if deadline.kind is DeadlineKind.AUTO_CLOSE:
+                    await self._auto_close(ticket_id, deadline)
 
     async def _auto_close(self, ticket_id: str, deadline: Deadline) -> None:
         key = f"auto-close:{ticket_id}:{deadline.since.isoformat()}"
@@ -290,8 +301,11 @@ class SlaCommands:
             risk = "at_risk"
         previous = doc or {}
         remembered = list(previous.get("events", ()))
+        # The trace of the last ticket event applied; the timers it armed continue it.
+        traceparent = previous.get("traceparent", "")
         if event_id:
             remembered = [*remembered, event_id][-REMEMBERED_EVENTS:]
+            traceparent = current_traceparent()
         return {
             "state": sla_to_document(state),
             "deadlines": [deadline_to_document(d) for d in deadlines],
@@ -304,6 +318,7 @@ class SlaCommands:
             "assignee_id": where["assignee_id"],
             "priority": where["priority"],
             "events": remembered,
+            "traceparent": traceparent,
         }
 
     def _events(
