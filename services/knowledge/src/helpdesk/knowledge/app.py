@@ -5,6 +5,7 @@ orderly stop."""
 import asyncio
 
 from helpdesk.api.knowledge.v1 import knowledge_pb2, knowledge_pb2_grpc
+from helpdesk.core.consumer_lag import consumer_lag_from
 from helpdesk.core.grpc_server import GrpcServer, wait_for_shutdown
 from helpdesk.core.health import dependency_checks
 from helpdesk.core.kafka import (
@@ -70,6 +71,8 @@ async def main() -> None:
     await pin_positions(follower)
     await commands.build_index()
     relay.start()
+    lag = consumer_lag_from(settings, broker)
+    lag.start()
 
     server = GrpcServer(
         host=settings.grpc_host,
@@ -83,6 +86,7 @@ async def main() -> None:
     log.info("knowledge_ready", grpc_port=server.port, articles=len(commands.live.index))
 
     await wait_for_shutdown()
+    await lag.stop()
     await server.stop(settings.shutdown_grace_seconds)
     log.info("stopping_consumers")
     await asyncio.gather(*(subscriber.stop() for subscriber in broker.subscribers))
