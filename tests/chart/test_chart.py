@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
-import promql_parser
+import promql_names as promql
 import pytest
 import yaml
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
@@ -871,23 +871,9 @@ def _exported_metrics() -> set[str]:
     return names
 
 
-def _metric_names(expression: str) -> set[str]:
-    # Grafana's variables are not PromQL; give them plain values before parsing.
-    expression = expression.replace("$__rate_interval", "5m").replace("$__range", "1h")
-    tree = promql_parser.parse(expression)  # raises on a syntax error
-    names: set[str] = set()
-
-    def visit(node: object) -> None:
-        if isinstance(node, promql_parser.VectorSelector) and node.name:
-            names.add(node.name)
-
-    promql_parser.walk(tree, visit)
-    return names
-
-
 def test_metric_name_check_can_fail() -> None:
     with pytest.raises(ValueError, match="parenthesis"):
-        _metric_names("sum(rate(grpc_server_handled_total[5m])")
+        promql.metric_names("sum(rate(grpc_server_handled_total[5m])")
     exported = _exported_metrics()
     assert "helpdesk_no_such_metric_total" not in exported
     # declared in our source, and FastStream's, with the suffixes they are scraped under
@@ -941,36 +927,12 @@ def test_prometheus_operator_objects(helm: str, value_set: str) -> None:
         assert alert["labels"]["severity"] in ("warning", "critical"), name
         assert alert["annotations"]["summary"], name
         assert alert["annotations"]["description"], name
-        metrics = _metric_names(alert["expr"])
+        metrics = promql.metric_names(alert["expr"])
         assert metrics, name
         assert metrics <= exported, (name, metrics - exported)
         # every enabled component is watched, in the release's namespace only
         assert f'namespace="{NAMESPACE}"' in alert["expr"], name
         assert "|".join(sorted(PORTS)) in alert["expr"], name
-
-
-def _panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every panel, those inside collapsed rows too."""
-    for panel in dashboard["panels"]:
-        yield panel
-        yield from panel.get("panels", [])
-
-
-def _expressions(dashboard: dict[str, Any]) -> list[str]:
-    """The PromQL of the panels' targets and of the variables' label_values(...) queries."""
-    expressions = [t["expr"] for p in _panels(dashboard) for t in p.get("targets", [])]
-    for variable in dashboard.get("templating", {}).get("list", []):
-        if variable["type"] == "query":
-            query = variable["query"]["query"] if isinstance(variable["query"], dict) else ""
-            found = re.fullmatch(r"label_values\((.+),\s*[a-zA-Z_][a-zA-Z0-9_]*\)", query)
-            assert found, (dashboard["uid"], variable["name"], query)
-            expressions.append(found.group(1))
-    return expressions
-
-
-def _dashboard(name: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((CHART / "files" / "dashboards" / name).read_text())
-    return loaded
 
 
 def _rules(helm: str) -> dict[str, Any]:
@@ -1043,22 +1005,22 @@ def test_dashboards_config_maps(helm: str, value_set: str) -> None:
             assert dashboard["uid"], name
             assert dashboard["title"], name
             uids.append(dashboard["uid"])
-            panels = list(_panels(dashboard))
+            panels = list(promql.panels(dashboard))
             assert len({p["id"] for p in panels}) == len(panels), (name, "panel ids repeat")
             for panel in panels:
                 position = panel["gridPos"]
                 assert position["x"] + position["w"] <= 24, (name, panel["title"])
             targets = [t for p in panels for t in p.get("targets", [])]
             assert targets, name
-            for expression in _expressions(dashboard):
-                metrics = _metric_names(expression)
+            for expression in promql.expressions(dashboard):
+                metrics = promql.metric_names(expression)
                 assert metrics, (name, expression)
                 assert metrics <= exported, (name, expression, metrics - exported)
     assert len(set(uids)) == len(uids), uids
 
 
 def test_intake_dashboard_shows_what_matters() -> None:
-    dashboard = _dashboard("intake.json")
+    dashboard = promql.dashboard("intake.json")
     expressions = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
     for metric in (
         "helpdesk_tickets_created_total",
@@ -1159,10 +1121,10 @@ DASHBOARDS = {
 
 @pytest.mark.parametrize("name", sorted(DASHBOARDS))
 def test_dashboard_shows_what_matters(name: str) -> None:
-    dashboard = _dashboard(name)
+    dashboard = promql.dashboard(name)
     metrics, phrases = DASHBOARDS[name]
-    expressions = _expressions(dashboard)
-    shown = set().union(*(_metric_names(e) for e in expressions))
+    expressions = promql.expressions(dashboard)
+    shown = set().union(*(promql.metric_names(e) for e in expressions))
     assert metrics <= shown, metrics - shown
     for phrase in phrases:
         assert any(phrase in e for e in expressions), phrase
