@@ -18,6 +18,7 @@ from helpdesk.knowledge.domain.articles import (
     TicketReply,
     check_editor,
     draft_id_for,
+    language_of,
     parse_article,
     publish,
     solving_reply,
@@ -107,6 +108,14 @@ def test_a_ticket_without_an_agent_reply_asks_for_the_comment() -> None:
     requester_only = [r for r in REPLIES if not r.by_agent]
     with pytest.raises(FailedPrecondition, match="name the comment"):
         solving_reply("HD-7", "resolved", requester_only, "")
+
+
+@pytest.mark.parametrize(
+    ("tag", "language"),
+    [("ru-RU", Language.RU), ("EN", Language.EN), ("de", Language.EN), ("", Language.EN)],
+)
+def test_a_requesters_language_picks_the_articles(tag: str, language: Language) -> None:
+    assert language_of(tag) == language
 
 
 def test_a_draft_is_named_after_its_ticket() -> None:

@@ -18,7 +18,7 @@ from helpdesk.core.outbox import OutboxEvent, OutboxRelay, outbox_fields
 from helpdesk.core.ticket_words import status_of
 from helpdesk.core.tickets_client import TicketsClient
 from helpdesk.knowledge.domain import articles as domain
-from helpdesk.knowledge.domain.articles import Article, ArticleStatus, ArticleVersion, Language
+from helpdesk.knowledge.domain.articles import Article, ArticleStatus, ArticleVersion
 from helpdesk.knowledge.domain.feedback import (
     FeedbackKind,
     Figures,
@@ -209,7 +209,8 @@ class KnowledgeCommands:
             ticket.subject,
             ticket.description,
             solution,
-            ticket.requester.language or Language.EN.value,
+            # Articles are kept in ru and en; a ticket in another language drafts in English.
+            domain.language_of(ticket.requester.language).value,
             author,
             article_id=article_id or domain.draft_id_for(ticket.number),
             now=_now(),
@@ -238,7 +239,7 @@ class KnowledgeCommands:
             return self.live.index.suggest(
                 subject,
                 description,
-                _language(language),
+                domain.language_of(language),
                 limit or 5,
                 visibility=None if include_internal else domain.Visibility.PUBLIC,
             )
@@ -373,12 +374,6 @@ def _check_paths(paths: list[str]) -> None:
                 )
             ]
         )
-
-
-def _language(tag: str) -> Language:
-    """A requester's language from a tag such as "ru-RU"; English when unknown or empty."""
-    primary = tag.strip().lower().split("-", 1)[0]
-    return Language(primary) if primary in {lang.value for lang in Language} else Language.EN
 
 
 def _now() -> datetime:

@@ -507,3 +507,10 @@ def solving_reply(number: str, status: str, replies: list[TicketReply], comment_
 def draft_id_for(number: str) -> str:
     """The id of a draft made from a ticket, e.g. "from-hd-1042"."""
     return f"from-{number.strip().lower()}"
+
+
+def language_of(tag: str) -> Language:
+    """The article language for a requester's language tag such as "ru-RU"; English when it
+    is empty or one the knowledge base does not keep."""
+    primary = tag.strip().lower().split("-", 1)[0]
+    return Language(primary) if primary in {lang.value for lang in Language} else Language.EN
