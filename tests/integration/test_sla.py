@@ -240,3 +240,51 @@ async def test_an_edited_policy_applies_to_open_tickets(infra: Any, desk: Desk) 
 
     clock = sla_events_pb2.SlaBreached.FromString(breach.value).clock
     assert (clock.metric, clock.target.seconds) == ("first_response", 6)
+
+
+async def test_a_deleted_policy_hands_its_open_tickets_to_the_next_one(
+    infra: Any, desk: Desk
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    hours = {"id": f"hours-{suffix}", "name": "Around the clock", "always_open": True}
+    await desk.sla.PutCalendar(sla_pb2.PutCalendarRequest(calendar=struct(hours)), timeout=10)
+    high = f"high-{suffix}"
+    await desk.policy(
+        id=high,
+        order=1,
+        conditions={"priority": ["high"]},
+        targets={"first_response": 60},
+        calendar_id=hours["id"],
+    )
+    await desk.policy(id=f"rest-{suffix}", order=2, targets={"first_response": "6s"})
+    async with TopicWatcher(infra.kafka, SLA_EVENTS_TOPIC) as watcher:
+        ticket = await desk.open()
+        assert (await desk.measured(ticket.id)).policy_id == high
+
+        # The calendar is in use: refused, naming the policy.
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await desk.sla.DeleteCalendar(sla_pb2.DeleteCalendarRequest(id=hours["id"]))
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert high in (refused.value.details() or "")
+
+        deleted = await desk.sla.DeletePolicy(sla_pb2.DeletePolicyRequest(id=high), timeout=30)
+        assert deleted.tickets_moved == 1
+        moved = await desk.measured(ticket.id)
+        assert (moved.policy_id, moved.calendar_id) == (f"rest-{suffix}", "")
+        (breach,) = await watcher.collect(for_ticket(ticket.id, "breached"), timeout=30)
+
+    # Measured from its opening under the policy that took over.
+    clock = sla_events_pb2.SlaBreached.FromString(breach.value).clock
+    assert (clock.policy_id, clock.target.seconds) == (f"rest-{suffix}", 6)
+    listed = await desk.sla.ListPolicies(sla_pb2.ListPoliciesRequest(), timeout=10)
+    assert [p.policy["id"] for p in listed.policies] == [f"rest-{suffix}"]
+
+    # Nothing counts in the calendar any more; then both are gone.
+    await desk.sla.DeleteCalendar(sla_pb2.DeleteCalendarRequest(id=hours["id"]), timeout=10)
+    for call, request in (
+        (desk.sla.DeletePolicy, sla_pb2.DeletePolicyRequest(id=high)),
+        (desk.sla.DeleteCalendar, sla_pb2.DeleteCalendarRequest(id=hours["id"])),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await call(request, timeout=10)
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND

@@ -40,11 +40,13 @@ from helpdesk.sla.domain.clocks import (
     new_ticket_sla,
     next_deadlines,
     paused_time,
+    policy_deleted,
     remaining,
+    reporting_calendar,
     status_of,
     warn_at,
 )
-from helpdesk.sla.domain.policy import Metric, Policy, TicketFacts, parse_policy
+from helpdesk.sla.domain.policy import Conditions, Metric, Policy, TicketFacts, parse_policy
 
 FR, NR, RES, PU = (
     Metric.FIRST_RESPONSE,
@@ -623,6 +625,62 @@ def test_a_policy_change_can_bring_an_edited_calendar() -> None:
     assert due_at(state.clocks[FR], longer) == msk(2026, 6, 1, 13)
     with pytest.raises(ValueError, match="calendar"):
         run(opened(), PolicyChanged(msk(2026, 6, 1, 11), STANDARD, BERLIN))
+
+
+# --- a deleted policy hands its tickets over ------------------------------------------------
+
+
+def _opened_high(policy: Policy) -> TicketSla:
+    facts = TicketFacts(priority="high")
+    return apply(new_ticket_sla("t-1", policy), TicketOpened(MONDAY_9, facts), CALENDARS)
+
+
+def test_a_deleted_policy_hands_the_ticket_to_the_one_its_facts_select() -> None:
+    high = replace(URGENT, order=1, conditions=Conditions(priority=frozenset({"high"})))
+    low = Policy(id="low", name="Low", order=2, conditions=Conditions(priority=frozenset({"low"})))
+    state = policy_deleted(
+        _opened_high(STANDARD), [STANDARD, low, high], msk(2026, 6, 1, 11), CALENDARS
+    )
+    assert state.policy_id == "urgent"
+    assert state.calendar_id == ""
+    assert state.clocks[FR].elapsed == 2 * H  # kept, counted in the office calendar
+    assert state.clocks[FR].target == 3 * H
+    assert due_at(state.clocks[FR], ALWAYS_OPEN) == msk(2026, 6, 1, 12)
+
+
+def test_a_ticket_no_policy_selects_is_measured_without_targets() -> None:
+    state = policy_deleted(_opened_high(STANDARD), [STANDARD], msk(2026, 6, 1, 11), CALENDARS)
+    assert (state.policy_id, state.calendar_id, state.targets) == ("", "", {})
+    assert state.clocks[RES].elapsed == 2 * H
+    assert state.clocks[RES].target is None
+    assert next_deadlines(state, CALENDARS, msk(2026, 6, 1, 11)) == []
+
+
+def test_a_deleted_policy_keeps_what_fired_and_the_pause() -> None:
+    state = run(_opened_high(STANDARD), moved(msk(2026, 6, 1, 10), "new", "pending"))
+    state = policy_deleted(state, [URGENT], msk(2026, 6, 1, 12), CALENDARS)
+    assert state.policy_id == "urgent"
+    assert state.clocks[FR].state is ClockState.PAUSED
+    assert state.clocks[FR].paused_for == 2 * H
+    # Still waiting on the requester: auto-close stays armed from when the wait began.
+    assert state.pending_since == msk(2026, 6, 1, 10)
+    closed = run(state, moved(msk(2026, 6, 1, 13), "pending", "closed"))
+    assert policy_deleted(closed, [], msk(2026, 6, 1, 14), CALENDARS) == closed
+
+
+def test_a_closed_ticket_is_reported_after_its_calendar_is_deleted() -> None:
+    closed = run(
+        opened(), AgentReplied(msk(2026, 6, 1, 10)), moved(msk(2026, 6, 1, 12), "new", "closed")
+    )
+    calendar = reporting_calendar(closed, {})
+    assert calendar.id == "office"
+    later = msk(2026, 6, 9)
+    assert elapsed(closed.clocks[RES], calendar, later) == 3 * H  # as counted in office hours
+    assert status_of(closed.clocks[FR], calendar, later) is ClockStatus.MET
+    # An open one still needs its hours.
+    with pytest.raises(NotFound):
+        reporting_calendar(opened(), {})
+    assert reporting_calendar(opened(), CALENDARS) is OFFICE
 
 
 # --- the edges -------------------------------------------------------------------------------

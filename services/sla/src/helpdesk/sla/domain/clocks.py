@@ -10,7 +10,7 @@ targets are whole seconds (see policies) and the warning point is rounded down t
 A target's due instant belongs to the breach: a goal reached at it or later is late.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -32,6 +32,7 @@ from helpdesk.sla.domain.policy import (
     Metric,
     Policy,
     TicketFacts,
+    select_policy,
 )
 
 ZERO = timedelta(0)
@@ -190,6 +191,16 @@ def calendar_for(calendars: Mapping[str, BusinessCalendar], calendar_id: str) ->
         return calendars[calendar_id]
     except KeyError:
         raise NotFound(f"calendar {calendar_id!r} does not exist") from None
+
+
+def reporting_calendar(
+    state: TicketSla, calendars: Mapping[str, BusinessCalendar]
+) -> BusinessCalendar:
+    """The calendar to report a ticket's SLA in. A closed ticket's calendar may have been
+    deleted since: its clocks are all stopped, so the figures no longer need the hours."""
+    if state.status == "closed" and state.calendar_id and state.calendar_id not in calendars:
+        return replace(ALWAYS_OPEN, id=state.calendar_id, name=state.calendar_id)
+    return calendar_for(calendars, state.calendar_id)
 
 
 def _warn_after(target: timedelta | None, share: float) -> timedelta | None:
@@ -437,6 +448,21 @@ def apply(state: TicketSla, event: Event, calendars: Mapping[str, BusinessCalend
     else:
         assert_never(event)
     return replace(changed, updated_at=at)
+
+
+def policy_deleted(
+    state: TicketSla,
+    remaining: Iterable[Policy],
+    at: datetime,
+    calendars: Mapping[str, BusinessCalendar],
+) -> TicketSla:
+    """The ticket's SLA once its policy is deleted: the policy the remaining ones select by
+    the ticket's recorded facts takes over (none: measured without targets, 24/7), keeping
+    the business time already used, as when the ticket's facts select another policy."""
+    policy = select_policy(
+        (p for p in remaining if p.id != state.policy_id), state.facts or TicketFacts()
+    )
+    return apply(state, PolicyChanged(at, policy), calendars)
 
 
 def _reach(clock: MetricClock, calendar: BusinessCalendar, amount: timedelta) -> datetime:
