@@ -1,6 +1,6 @@
 """The SLA service on real servers: intake and sla as processes, ticket events over Kafka,
 timers in FerretDB, warnings and breaches on helpdesk.sla.events.v1. Policies are measured
-in seconds so that the clocks run out while the test waits."""
+(and auto-close) in seconds so that the clocks run out while the test waits."""
 
 import asyncio
 import signal
@@ -288,3 +288,56 @@ async def test_a_deleted_policy_hands_its_open_tickets_to_the_next_one(
         with pytest.raises(grpc.aio.AioRpcError) as unknown:
             await call(request, timeout=10)
         assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_silent_requester_s_ticket_closes_itself_and_a_reply_keeps_it_open(
+    infra: Any, desk: Desk
+) -> None:
+    await desk.policy(auto_close_after="4s")
+    silent, answering = await desk.open("Silent"), await desk.open("Answering")
+    for ticket in (silent, answering):
+        await desk.measured(ticket.id)
+    set_pending = time.monotonic()
+    for ticket in (silent, answering):
+        await desk.status(ticket.id, common_pb2.TICKET_STATUS_PENDING)
+    waiting = await desk.measured(silent.id)
+    assert waiting.HasField("auto_close_at")
+    await desk.tickets.AddComment(
+        tickets_pb2.AddCommentRequest(
+            ticket_id=answering.id,
+            author=common_pb2.Actor(id="anna@example.com", role=common_pb2.ACTOR_ROLE_REQUESTER),
+            body="Restarted it, still down.",
+        ),
+        timeout=10,
+    )
+
+    async def status_of(ticket_id: str) -> Any:
+        found = await desk.tickets.GetTicket(tickets_pb2.GetTicketRequest(id=ticket_id), timeout=10)
+        return found.status
+
+    deadline = time.monotonic() + 30
+    while await status_of(silent.id) != common_pb2.TICKET_STATUS_CLOSED:
+        assert time.monotonic() < deadline, "the silent requester's ticket never closed"
+        await asyncio.sleep(0.3)
+    closed_after = time.monotonic() - set_pending
+    assert closed_after >= 3.5, closed_after
+
+    # Closed by the SLA service through intake, with a public note saying why.
+    history = await desk.tickets.GetTicketHistory(
+        tickets_pb2.GetTicketHistoryRequest(ticket_id=silent.id), timeout=10
+    )
+    (note,) = [c for c in history.comments if c.author.role == common_pb2.ACTOR_ROLE_SYSTEM]
+    assert note.author.id == "sla"
+    assert not note.internal
+    assert note.body.startswith("Closed automatically")
+    closing = [e for e in history.entries if any(c.new_value == "closed" for c in e.changes)]
+    assert [e.actor.id for e in closing] == ["sla"]
+
+    # The reply came before the delay: long past it, that ticket is still open, untouched.
+    await asyncio.sleep(max(0.0, set_pending + 8 - time.monotonic()))
+    assert await status_of(answering.id) == common_pb2.TICKET_STATUS_OPEN
+    replied = await desk.tickets.GetTicketHistory(
+        tickets_pb2.GetTicketHistoryRequest(ticket_id=answering.id), timeout=10
+    )
+    assert [c.author.role for c in replied.comments] == [common_pb2.ACTOR_ROLE_REQUESTER]
+    assert not (await desk.measured(answering.id)).HasField("auto_close_at")

@@ -545,10 +545,31 @@ def test_pending_again_arms_a_new_auto_close() -> None:
     assert next_deadlines(state, CALENDARS, msk(2026, 6, 8, 10))[-1].at == msk(2026, 6, 13, 10)
 
 
-def test_auto_close_after_zero_days_is_off() -> None:
-    never = replace(STANDARD, auto_close_after_days=0)
+def test_auto_close_after_zero_is_off() -> None:
+    never = replace(STANDARD, auto_close_after=timedelta(0))
     state = run(opened(policy=never), moved(msk(2026, 6, 1, 10), "new", "pending"))
     assert next_deadlines(state, CALENDARS, msk(2026, 6, 1, 10)) == []
+
+
+def test_auto_close_can_come_in_seconds() -> None:
+    quick = replace(STANDARD, auto_close_after=timedelta(seconds=3))
+    state = run(opened(policy=quick), moved(msk(2026, 6, 1, 10), "new", "pending"))
+    assert kinds(next_deadlines(state, CALENDARS, msk(2026, 6, 1, 10))) == [
+        (None, AUTO_CLOSE, msk(2026, 6, 1, 10, 0, 3))  # any time, not business time
+    ]
+    assert fire_due(state, CALENDARS, msk(2026, 6, 1, 10, 0, 2))[1] == []
+    assert kinds(fire_due(state, CALENDARS, msk(2026, 6, 1, 10, 0, 3))[1]) == [
+        (None, AUTO_CLOSE, msk(2026, 6, 1, 10, 0, 3))
+    ]
+
+
+def test_auto_close_days_keep_the_local_time_and_hours_are_exact() -> None:
+    # 36 hours from Saturday 10:00 over the switch to summer time: a local day, then 12 hours.
+    berlin = replace(STANDARD, calendar_id="berlin", auto_close_after=36 * H)
+    start = datetime(2026, 3, 28, 10, tzinfo=ZoneInfo("Europe/Berlin"))
+    state = run(opened(start, berlin), moved(start, "new", "pending"))
+    closes = next_deadlines(state, CALENDARS, start)[-1]
+    assert closes.at == datetime(2026, 3, 29, 22, tzinfo=ZoneInfo("Europe/Berlin"))
 
 
 # --- policy changes keep what was counted ----------------------------------------------------

@@ -25,7 +25,7 @@ from helpdesk.sla.domain.calendar import (
     business_time_between,
 )
 from helpdesk.sla.domain.policy import (
-    DEFAULT_AUTO_CLOSE_DAYS,
+    DEFAULT_AUTO_CLOSE_AFTER,
     DEFAULT_PAUSE_STATUSES,
     DEFAULT_WARN_SHARE,
     STATUSES,
@@ -38,6 +38,7 @@ from helpdesk.sla.domain.policy import (
 ZERO = timedelta(0)
 SECOND = timedelta(seconds=1)
 MINUTE = timedelta(minutes=1)
+DAY = timedelta(days=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FINAL_STATUSES = frozenset({"resolved", "closed"})
 
@@ -100,7 +101,7 @@ class TicketSla:
     targets: Mapping[Metric, timedelta] = field(default_factory=dict)
     warn_share: float = DEFAULT_WARN_SHARE
     pause_statuses: frozenset[str] = DEFAULT_PAUSE_STATUSES
-    auto_close_after_days: int = DEFAULT_AUTO_CLOSE_DAYS
+    auto_close_after: timedelta = DEFAULT_AUTO_CLOSE_AFTER
     # Set while the ticket waits on the requester; auto-close counts from here.
     pending_since: datetime | None = None
     auto_close_fired_at: datetime | None = None
@@ -219,7 +220,7 @@ def _bind(state: TicketSla, policy: Policy | None) -> TicketSla:
             targets={},
             warn_share=DEFAULT_WARN_SHARE,
             pause_statuses=DEFAULT_PAUSE_STATUSES,
-            auto_close_after_days=DEFAULT_AUTO_CLOSE_DAYS,
+            auto_close_after=DEFAULT_AUTO_CLOSE_AFTER,
         )
     return replace(
         state,
@@ -228,7 +229,7 @@ def _bind(state: TicketSla, policy: Policy | None) -> TicketSla:
         targets=dict(policy.targets),
         warn_share=policy.warn_share,
         pause_statuses=policy.pause_statuses,
-        auto_close_after_days=policy.auto_close_after_days,
+        auto_close_after=policy.auto_close_after,
     )
 
 
@@ -562,10 +563,12 @@ def next_deadlines(
     if (
         state.status == "pending"
         and state.pending_since is not None
-        and state.auto_close_after_days
+        and state.auto_close_after
         and state.auto_close_fired_at is None
     ):
-        closes = add_calendar_days(calendar, state.pending_since, state.auto_close_after_days)
+        # Whole days keep the local time of day across a clock change; the rest is exact.
+        days, rest = divmod(state.auto_close_after, DAY)
+        closes = add_calendar_days(calendar, state.pending_since, days) + rest
         deadlines.append(
             Deadline(None, DeadlineKind.AUTO_CLOSE, max(closes, now), state.pending_since)
         )
