@@ -7,6 +7,7 @@ import signal
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -341,3 +342,32 @@ async def test_a_silent_requester_s_ticket_closes_itself_and_a_reply_keeps_it_op
     )
     assert [c.author.role for c in replied.comments] == [common_pb2.ACTOR_ROLE_REQUESTER]
     assert not (await desk.measured(answering.id)).HasField("auto_close_at")
+
+
+async def test_an_edited_calendar_applies_to_open_tickets(infra: Any, desk: Desk) -> None:
+    # Open around the clock, but today and tomorrow are holidays: the clock stands still.
+    today = datetime.now(UTC).date()
+    days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    hours = {
+        "id": "hours-" + uuid.uuid4().hex[:6],
+        "name": "Every day",
+        "time_zone": "UTC",
+        "hours": {day: [{"start": "00:00", "end": "24:00"}] for day in days},
+    }
+    holidays = [str(today), str(today + timedelta(days=1))]
+    put = desk.sla.PutCalendar
+    await put(sla_pb2.PutCalendarRequest(calendar=struct({**hours, "holidays": holidays})))
+    await desk.policy(targets={"first_response": "6s"}, calendar_id=hours["id"])
+    async with TopicWatcher(infra.kafka, SLA_EVENTS_TOPIC) as watcher:
+        ticket = await desk.open()
+        await desk.measured(ticket.id)
+        await asyncio.sleep(2)
+        await put(sla_pb2.PutCalendarRequest(calendar=struct(hours)), timeout=30)
+        edited = time.monotonic()
+        (breach,) = await watcher.collect(for_ticket(ticket.id, "breached"), timeout=30)
+        breached = time.monotonic() - edited
+
+    # Six seconds of the new hours from the edit on; the holiday before it counted nothing.
+    assert breached >= 5.0, breached
+    clock = sla_events_pb2.SlaBreached.FromString(breach.value).clock
+    assert (clock.metric, clock.target.seconds) == ("first_response", 6)

@@ -31,6 +31,7 @@ from helpdesk.sla.domain.clocks import (
     TicketOpened,
     TicketSla,
     apply,
+    calendar_edited,
     calendar_for,
     due_at,
     due_bucket,
@@ -646,6 +647,38 @@ def test_a_policy_change_can_bring_an_edited_calendar() -> None:
     assert due_at(state.clocks[FR], longer) == msk(2026, 6, 1, 13)
     with pytest.raises(ValueError, match="calendar"):
         run(opened(), PolicyChanged(msk(2026, 6, 1, 11), STANDARD, BERLIN))
+
+
+# --- an edited calendar applies from the edit on ----------------------------------------------
+
+
+LATE_MONDAYS = parse_calendar(
+    {
+        "id": "office",
+        "name": "office",
+        "time_zone": "Europe/Moscow",
+        "hours": {"monday": [{"start": "09:00", "end": "22:00"}]},
+    }
+)
+
+
+def test_an_edited_calendar_keeps_the_time_counted_in_the_old_hours() -> None:
+    # Edited at 20:00: the old hours counted 09-18; the new ones count from 20:00 only.
+    state = calendar_edited(opened(), OFFICE, msk(2026, 6, 1, 20))
+    assert state.clocks[RES].elapsed == 9 * H
+    assert state.updated_at == msk(2026, 6, 1, 20)
+    assert elapsed(state.clocks[RES], LATE_MONDAYS, msk(2026, 6, 1, 22)) == 11 * H
+    # 16 hours: 11 by Monday night, the other 5 next Monday (the only day left open).
+    assert due_at(state.clocks[RES], LATE_MONDAYS) == msk(2026, 6, 8, 14)
+    # Re-read in the new hours from the start, it would have counted 13 by 22:00.
+    assert elapsed(opened().clocks[RES], LATE_MONDAYS, msk(2026, 6, 1, 22)) == 13 * H
+
+
+def test_an_edit_of_another_calendar_or_after_closing_changes_nothing() -> None:
+    state = opened()
+    assert calendar_edited(state, BERLIN, msk(2026, 6, 1, 20)) == state
+    closed = run(state, moved(msk(2026, 6, 1, 12), "new", "closed"))
+    assert calendar_edited(closed, OFFICE, msk(2026, 6, 1, 20)) == closed
 
 
 # --- a deleted policy hands its tickets over ------------------------------------------------

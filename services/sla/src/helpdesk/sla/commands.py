@@ -41,6 +41,7 @@ from helpdesk.sla.domain.clocks import (
     TicketOpened,
     TicketSla,
     apply,
+    calendar_edited,
     calendar_for,
     due_at,
     due_bucket,
@@ -105,7 +106,21 @@ class SlaCommands:
 
     async def put_calendar(self, raw: Mapping[str, Any]) -> BusinessCalendar:
         calendar = parse_calendar(raw)
+        old = (await self._calendars()).get(calendar.id)
         await self._store.put_calendar(calendar)
+        if old is None or old == calendar:
+            return calendar
+        # Open tickets counting in an edited calendar keep the time counted in the old hours
+        # and count in the new ones from now on; their timers are armed anew.
+        at = _now()
+
+        def decide(state: TicketSla | None, calendars: Mapping[str, BusinessCalendar]) -> Outcome:
+            if state is None or state.calendar_id != calendar.id:
+                return Outcome(None)  # moved meanwhile
+            return Outcome(calendar_edited(state, old, at))
+
+        for ticket_id in await self._store.open_in_calendar(calendar.id):
+            await self._change(ticket_id, None, decide, "")
         return calendar
 
     async def delete_calendar(self, calendar_id: str) -> None:

@@ -451,6 +451,19 @@ def apply(state: TicketSla, event: Event, calendars: Mapping[str, BusinessCalend
     return replace(changed, updated_at=at)
 
 
+def calendar_edited(state: TicketSla, old: BusinessCalendar, at: datetime) -> TicketSla:
+    """The ticket's SLA once its calendar is edited: the time counted until `at` in the `old`
+    hours is kept, and the clocks count in the new hours from `at` on (their due times are
+    computed anew from the calendar then stored)."""
+    if state.calendar_id != old.id or state.status in ("", "closed"):
+        return state
+    at = _second(at)
+    if state.updated_at is not None:
+        at = max(at, state.updated_at)
+    clocks = {m: _checkpoint(c, old, at) for m, c in state.clocks.items()}
+    return replace(state, clocks=clocks, updated_at=at)
+
+
 def policy_deleted(
     state: TicketSla,
     remaining: Iterable[Policy],

@@ -92,7 +92,8 @@ class SlaServiceServicer:
     """
 
     def PutCalendar(self, request, context):
-        """Creates or replaces a calendar (by its "id").
+        """Creates or replaces a calendar (by its "id"). Open tickets counting in a changed calendar
+        keep the business time counted so far and count in the new hours from now on.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

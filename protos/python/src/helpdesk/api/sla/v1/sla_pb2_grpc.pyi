@@ -40,7 +40,9 @@ class SlaServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> SlaServiceAsyncStub: ...
     PutCalendar: _grpc.UnaryUnaryMultiCallable[_sla_pb2.PutCalendarRequest, _sla_pb2.CalendarRecord]
-    """Creates or replaces a calendar (by its "id")."""
+    """Creates or replaces a calendar (by its "id"). Open tickets counting in a changed calendar
+    keep the business time counted so far and count in the new hours from now on.
+    """
     DeleteCalendar: _grpc.UnaryUnaryMultiCallable[_sla_pb2.DeleteCalendarRequest, _sla_pb2.DeleteCalendarResponse]
     """Removes a calendar. Refused with FAILED_PRECONDITION while a policy names it (the
     message lists them) or an open ticket still counts in it; NOT_FOUND for an unknown id.
@@ -74,7 +76,9 @@ class SlaServiceAsyncStub(SlaServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     PutCalendar: _aio.UnaryUnaryMultiCallable[_sla_pb2.PutCalendarRequest, _sla_pb2.CalendarRecord]  # type: ignore[assignment]
-    """Creates or replaces a calendar (by its "id")."""
+    """Creates or replaces a calendar (by its "id"). Open tickets counting in a changed calendar
+    keep the business time counted so far and count in the new hours from now on.
+    """
     DeleteCalendar: _aio.UnaryUnaryMultiCallable[_sla_pb2.DeleteCalendarRequest, _sla_pb2.DeleteCalendarResponse]  # type: ignore[assignment]
     """Removes a calendar. Refused with FAILED_PRECONDITION while a policy names it (the
     message lists them) or an open ticket still counts in it; NOT_FOUND for an unknown id.
@@ -111,7 +115,9 @@ class SlaServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _sla_pb2.PutCalendarRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_sla_pb2.CalendarRecord, _abc.Awaitable[_sla_pb2.CalendarRecord]]:
-        """Creates or replaces a calendar (by its "id")."""
+        """Creates or replaces a calendar (by its "id"). Open tickets counting in a changed calendar
+        keep the business time counted so far and count in the new hours from now on.
+        """
 
     @_abc_1.abstractmethod
     def DeleteCalendar(
