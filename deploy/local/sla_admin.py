@@ -2,6 +2,8 @@
 
 sla_admin.py put-calendar '{"id": "office", "time_zone": "Europe/Moscow", "hours": {...}}'
 sla_admin.py put-policy '{"id": "std", "name": "Standard", "targets": {"resolution": "4h"}}'
+sla_admin.py delete-policy std
+sla_admin.py delete-calendar office
 sla_admin.py list
 sla_admin.py ticket <ticket id>
 sla_admin.py at-risk [--team it] [--include-breached]
@@ -59,6 +61,15 @@ async def run(args: argparse.Namespace) -> Any:
         if args.command == "put-policy":
             policy = _document(args.document)
             return await stub.PutPolicy(sla_pb2.PutPolicyRequest(policy=policy), timeout=DEADLINE)
+        if args.command == "delete-calendar":
+            return await stub.DeleteCalendar(
+                sla_pb2.DeleteCalendarRequest(id=args.id), timeout=DEADLINE
+            )
+        if args.command == "delete-policy":
+            # Its open tickets move to other policies first: allow for many.
+            return await stub.DeletePolicy(
+                sla_pb2.DeletePolicyRequest(id=args.id), timeout=DEADLINE * 6
+            )
         if args.command == "ticket":
             return await stub.GetTicketSla(
                 sla_pb2.GetTicketSlaRequest(ticket_id=args.ticket_id), timeout=DEADLINE
@@ -90,6 +101,12 @@ def main() -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("put-calendar", "put-policy"):
         commands.add_parser(name).add_argument("document", help="the JSON document")
+    commands.add_parser(
+        "delete-policy", help="its open tickets move to the policy selected for each"
+    ).add_argument("id", help="the policy's id")
+    commands.add_parser(
+        "delete-calendar", help="refused while a policy or an open ticket uses it"
+    ).add_argument("id", help="the calendar's id")
     commands.add_parser("list", help="calendars and policies")
     ticket = commands.add_parser("ticket", help="one ticket's clocks")
     ticket.add_argument("ticket_id", help="the ticket's id (not its number)")

@@ -1,12 +1,13 @@
 """The SLA service on real servers: intake and sla as processes, ticket events over Kafka,
 timers in FerretDB, warnings and breaches on helpdesk.sla.events.v1. Policies are measured
-in seconds so that the clocks run out while the test waits."""
+(and auto-close) in seconds so that the clocks run out while the test waits."""
 
 import asyncio
 import signal
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -238,5 +239,142 @@ async def test_an_edited_policy_applies_to_open_tickets(infra: Any, desk: Desk) 
         await put(sla_pb2.PutPolicyRequest(policy=struct(tightened)), timeout=30)
         (breach,) = await watcher.collect(for_ticket(ticket.id, "breached"), timeout=30)
 
+    clock = sla_events_pb2.SlaBreached.FromString(breach.value).clock
+    assert (clock.metric, clock.target.seconds) == ("first_response", 6)
+
+
+async def test_a_deleted_policy_hands_its_open_tickets_to_the_next_one(
+    infra: Any, desk: Desk
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    hours = {"id": f"hours-{suffix}", "name": "Around the clock", "always_open": True}
+    await desk.sla.PutCalendar(sla_pb2.PutCalendarRequest(calendar=struct(hours)), timeout=10)
+    high = f"high-{suffix}"
+    await desk.policy(
+        id=high,
+        order=1,
+        conditions={"priority": ["high"]},
+        targets={"first_response": 60},
+        calendar_id=hours["id"],
+    )
+    await desk.policy(id=f"rest-{suffix}", order=2, targets={"first_response": "6s"})
+    async with TopicWatcher(infra.kafka, SLA_EVENTS_TOPIC) as watcher:
+        ticket = await desk.open()
+        assert (await desk.measured(ticket.id)).policy_id == high
+
+        # The calendar is in use: refused, naming the policy.
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await desk.sla.DeleteCalendar(sla_pb2.DeleteCalendarRequest(id=hours["id"]))
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert high in (refused.value.details() or "")
+
+        deleted = await desk.sla.DeletePolicy(sla_pb2.DeletePolicyRequest(id=high), timeout=30)
+        assert deleted.tickets_moved == 1
+        moved = await desk.measured(ticket.id)
+        assert (moved.policy_id, moved.calendar_id) == (f"rest-{suffix}", "")
+        (breach,) = await watcher.collect(for_ticket(ticket.id, "breached"), timeout=30)
+
+    # Measured from its opening under the policy that took over.
+    clock = sla_events_pb2.SlaBreached.FromString(breach.value).clock
+    assert (clock.policy_id, clock.target.seconds) == (f"rest-{suffix}", 6)
+    listed = await desk.sla.ListPolicies(sla_pb2.ListPoliciesRequest(), timeout=10)
+    assert [p.policy["id"] for p in listed.policies] == [f"rest-{suffix}"]
+
+    # Nothing counts in the calendar any more; then both are gone.
+    await desk.sla.DeleteCalendar(sla_pb2.DeleteCalendarRequest(id=hours["id"]), timeout=10)
+    for call, request in (
+        (desk.sla.DeletePolicy, sla_pb2.DeletePolicyRequest(id=high)),
+        (desk.sla.DeleteCalendar, sla_pb2.DeleteCalendarRequest(id=hours["id"])),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await call(request, timeout=10)
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_silent_requester_s_ticket_closes_itself_and_a_reply_keeps_it_open(
+    infra: Any, desk: Desk
+) -> None:
+    await desk.policy(auto_close_after="4s")
+    silent, answering = await desk.open("Silent"), await desk.open("Answering")
+    for ticket in (silent, answering):
+        await desk.measured(ticket.id)
+    set_pending = time.monotonic()
+    for ticket in (silent, answering):
+        await desk.status(ticket.id, common_pb2.TICKET_STATUS_PENDING)
+    # The SLA service learns of the wait from the ticket events (on a slow machine it may
+    # have closed the ticket already).
+    deadline = time.monotonic() + 20
+    while True:
+        seen = await desk.measured(silent.id)
+        if seen.HasField("auto_close_at") or seen.status == "closed":
+            break
+        assert time.monotonic() < deadline, "auto-close was never armed"
+        await asyncio.sleep(0.2)
+    await desk.tickets.AddComment(
+        tickets_pb2.AddCommentRequest(
+            ticket_id=answering.id,
+            author=common_pb2.Actor(id="anna@example.com", role=common_pb2.ACTOR_ROLE_REQUESTER),
+            body="Restarted it, still down.",
+        ),
+        timeout=10,
+    )
+
+    async def status_of(ticket_id: str) -> Any:
+        found = await desk.tickets.GetTicket(tickets_pb2.GetTicketRequest(id=ticket_id), timeout=10)
+        return found.status
+
+    deadline = time.monotonic() + 30
+    while await status_of(silent.id) != common_pb2.TICKET_STATUS_CLOSED:
+        assert time.monotonic() < deadline, "the silent requester's ticket never closed"
+        await asyncio.sleep(0.3)
+    closed_after = time.monotonic() - set_pending
+    assert closed_after >= 3.5, closed_after
+
+    # Closed by the SLA service through intake, with a public note saying why.
+    history = await desk.tickets.GetTicketHistory(
+        tickets_pb2.GetTicketHistoryRequest(ticket_id=silent.id), timeout=10
+    )
+    (note,) = [c for c in history.comments if c.author.role == common_pb2.ACTOR_ROLE_SYSTEM]
+    assert note.author.id == "sla"
+    assert not note.internal
+    assert note.body.startswith("Closed automatically")
+    closing = [e for e in history.entries if any(c.new_value == "closed" for c in e.changes)]
+    assert [e.actor.id for e in closing] == ["sla"]
+
+    # The reply came before the delay: long past it, that ticket is still open, untouched.
+    await asyncio.sleep(max(0.0, set_pending + 8 - time.monotonic()))
+    assert await status_of(answering.id) == common_pb2.TICKET_STATUS_OPEN
+    replied = await desk.tickets.GetTicketHistory(
+        tickets_pb2.GetTicketHistoryRequest(ticket_id=answering.id), timeout=10
+    )
+    assert [c.author.role for c in replied.comments] == [common_pb2.ACTOR_ROLE_REQUESTER]
+    assert not (await desk.measured(answering.id)).HasField("auto_close_at")
+
+
+async def test_an_edited_calendar_applies_to_open_tickets(infra: Any, desk: Desk) -> None:
+    # Open around the clock, but today and tomorrow are holidays: the clock stands still.
+    today = datetime.now(UTC).date()
+    days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    hours = {
+        "id": "hours-" + uuid.uuid4().hex[:6],
+        "name": "Every day",
+        "time_zone": "UTC",
+        "hours": {day: [{"start": "00:00", "end": "24:00"}] for day in days},
+    }
+    holidays = [str(today), str(today + timedelta(days=1))]
+    put = desk.sla.PutCalendar
+    await put(sla_pb2.PutCalendarRequest(calendar=struct({**hours, "holidays": holidays})))
+    await desk.policy(targets={"first_response": "6s"}, calendar_id=hours["id"])
+    async with TopicWatcher(infra.kafka, SLA_EVENTS_TOPIC) as watcher:
+        ticket = await desk.open()
+        await desk.measured(ticket.id)
+        await asyncio.sleep(2)
+        await put(sla_pb2.PutCalendarRequest(calendar=struct(hours)), timeout=30)
+        edited = time.monotonic()
+        (breach,) = await watcher.collect(for_ticket(ticket.id, "breached"), timeout=30)
+        breached = time.monotonic() - edited
+
+    # Six seconds of the new hours from the edit on; the holiday before it counted nothing.
+    assert breached >= 5.0, breached
     clock = sla_events_pb2.SlaBreached.FromString(breach.value).clock
     assert (clock.metric, clock.target.seconds) == ("first_response", 6)

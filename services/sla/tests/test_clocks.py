@@ -31,6 +31,7 @@ from helpdesk.sla.domain.clocks import (
     TicketOpened,
     TicketSla,
     apply,
+    calendar_edited,
     calendar_for,
     due_at,
     due_bucket,
@@ -40,11 +41,13 @@ from helpdesk.sla.domain.clocks import (
     new_ticket_sla,
     next_deadlines,
     paused_time,
+    policy_deleted,
     remaining,
+    reporting_calendar,
     status_of,
     warn_at,
 )
-from helpdesk.sla.domain.policy import Metric, Policy, TicketFacts, parse_policy
+from helpdesk.sla.domain.policy import Conditions, Metric, Policy, TicketFacts, parse_policy
 
 FR, NR, RES, PU = (
     Metric.FIRST_RESPONSE,
@@ -543,10 +546,31 @@ def test_pending_again_arms_a_new_auto_close() -> None:
     assert next_deadlines(state, CALENDARS, msk(2026, 6, 8, 10))[-1].at == msk(2026, 6, 13, 10)
 
 
-def test_auto_close_after_zero_days_is_off() -> None:
-    never = replace(STANDARD, auto_close_after_days=0)
+def test_auto_close_after_zero_is_off() -> None:
+    never = replace(STANDARD, auto_close_after=timedelta(0))
     state = run(opened(policy=never), moved(msk(2026, 6, 1, 10), "new", "pending"))
     assert next_deadlines(state, CALENDARS, msk(2026, 6, 1, 10)) == []
+
+
+def test_auto_close_can_come_in_seconds() -> None:
+    quick = replace(STANDARD, auto_close_after=timedelta(seconds=3))
+    state = run(opened(policy=quick), moved(msk(2026, 6, 1, 10), "new", "pending"))
+    assert kinds(next_deadlines(state, CALENDARS, msk(2026, 6, 1, 10))) == [
+        (None, AUTO_CLOSE, msk(2026, 6, 1, 10, 0, 3))  # any time, not business time
+    ]
+    assert fire_due(state, CALENDARS, msk(2026, 6, 1, 10, 0, 2))[1] == []
+    assert kinds(fire_due(state, CALENDARS, msk(2026, 6, 1, 10, 0, 3))[1]) == [
+        (None, AUTO_CLOSE, msk(2026, 6, 1, 10, 0, 3))
+    ]
+
+
+def test_auto_close_days_keep_the_local_time_and_hours_are_exact() -> None:
+    # 36 hours from Saturday 10:00 over the switch to summer time: a local day, then 12 hours.
+    berlin = replace(STANDARD, calendar_id="berlin", auto_close_after=36 * H)
+    start = datetime(2026, 3, 28, 10, tzinfo=ZoneInfo("Europe/Berlin"))
+    state = run(opened(start, berlin), moved(start, "new", "pending"))
+    closes = next_deadlines(state, CALENDARS, start)[-1]
+    assert closes.at == datetime(2026, 3, 29, 22, tzinfo=ZoneInfo("Europe/Berlin"))
 
 
 # --- policy changes keep what was counted ----------------------------------------------------
@@ -623,6 +647,94 @@ def test_a_policy_change_can_bring_an_edited_calendar() -> None:
     assert due_at(state.clocks[FR], longer) == msk(2026, 6, 1, 13)
     with pytest.raises(ValueError, match="calendar"):
         run(opened(), PolicyChanged(msk(2026, 6, 1, 11), STANDARD, BERLIN))
+
+
+# --- an edited calendar applies from the edit on ----------------------------------------------
+
+
+LATE_MONDAYS = parse_calendar(
+    {
+        "id": "office",
+        "name": "office",
+        "time_zone": "Europe/Moscow",
+        "hours": {"monday": [{"start": "09:00", "end": "22:00"}]},
+    }
+)
+
+
+def test_an_edited_calendar_keeps_the_time_counted_in_the_old_hours() -> None:
+    # Edited at 20:00: the old hours counted 09-18; the new ones count from 20:00 only.
+    state = calendar_edited(opened(), OFFICE, msk(2026, 6, 1, 20))
+    assert state.clocks[RES].elapsed == 9 * H
+    assert state.updated_at == msk(2026, 6, 1, 20)
+    assert elapsed(state.clocks[RES], LATE_MONDAYS, msk(2026, 6, 1, 22)) == 11 * H
+    # 16 hours: 11 by Monday night, the other 5 next Monday (the only day left open).
+    assert due_at(state.clocks[RES], LATE_MONDAYS) == msk(2026, 6, 8, 14)
+    # Re-read in the new hours from the start, it would have counted 13 by 22:00.
+    assert elapsed(opened().clocks[RES], LATE_MONDAYS, msk(2026, 6, 1, 22)) == 13 * H
+
+
+def test_an_edit_of_another_calendar_or_after_closing_changes_nothing() -> None:
+    state = opened()
+    assert calendar_edited(state, BERLIN, msk(2026, 6, 1, 20)) == state
+    closed = run(state, moved(msk(2026, 6, 1, 12), "new", "closed"))
+    assert calendar_edited(closed, OFFICE, msk(2026, 6, 1, 20)) == closed
+
+
+# --- a deleted policy hands its tickets over ------------------------------------------------
+
+
+def _opened_high(policy: Policy) -> TicketSla:
+    facts = TicketFacts(priority="high")
+    return apply(new_ticket_sla("t-1", policy), TicketOpened(MONDAY_9, facts), CALENDARS)
+
+
+def test_a_deleted_policy_hands_the_ticket_to_the_one_its_facts_select() -> None:
+    high = replace(URGENT, order=1, conditions=Conditions(priority=frozenset({"high"})))
+    low = Policy(id="low", name="Low", order=2, conditions=Conditions(priority=frozenset({"low"})))
+    state = policy_deleted(
+        _opened_high(STANDARD), [STANDARD, low, high], msk(2026, 6, 1, 11), CALENDARS
+    )
+    assert state.policy_id == "urgent"
+    assert state.calendar_id == ""
+    assert state.clocks[FR].elapsed == 2 * H  # kept, counted in the office calendar
+    assert state.clocks[FR].target == 3 * H
+    assert due_at(state.clocks[FR], ALWAYS_OPEN) == msk(2026, 6, 1, 12)
+
+
+def test_a_ticket_no_policy_selects_is_measured_without_targets() -> None:
+    state = policy_deleted(_opened_high(STANDARD), [STANDARD], msk(2026, 6, 1, 11), CALENDARS)
+    assert (state.policy_id, state.calendar_id, state.targets) == ("", "", {})
+    assert state.clocks[RES].elapsed == 2 * H
+    assert state.clocks[RES].target is None
+    assert next_deadlines(state, CALENDARS, msk(2026, 6, 1, 11)) == []
+
+
+def test_a_deleted_policy_keeps_what_fired_and_the_pause() -> None:
+    state = run(_opened_high(STANDARD), moved(msk(2026, 6, 1, 10), "new", "pending"))
+    state = policy_deleted(state, [URGENT], msk(2026, 6, 1, 12), CALENDARS)
+    assert state.policy_id == "urgent"
+    assert state.clocks[FR].state is ClockState.PAUSED
+    assert state.clocks[FR].paused_for == 2 * H
+    # Still waiting on the requester: auto-close stays armed from when the wait began.
+    assert state.pending_since == msk(2026, 6, 1, 10)
+    closed = run(state, moved(msk(2026, 6, 1, 13), "pending", "closed"))
+    assert policy_deleted(closed, [], msk(2026, 6, 1, 14), CALENDARS) == closed
+
+
+def test_a_closed_ticket_is_reported_after_its_calendar_is_deleted() -> None:
+    closed = run(
+        opened(), AgentReplied(msk(2026, 6, 1, 10)), moved(msk(2026, 6, 1, 12), "new", "closed")
+    )
+    calendar = reporting_calendar(closed, {})
+    assert calendar.id == "office"
+    later = msk(2026, 6, 9)
+    assert elapsed(closed.clocks[RES], calendar, later) == 3 * H  # as counted in office hours
+    assert status_of(closed.clocks[FR], calendar, later) is ClockStatus.MET
+    # An open one still needs its hours.
+    with pytest.raises(NotFound):
+        reporting_calendar(opened(), {})
+    assert reporting_calendar(opened(), CALENDARS) is OFFICE
 
 
 # --- the edges -------------------------------------------------------------------------------

@@ -134,7 +134,7 @@ def random_policy(rnd: Random) -> Policy | None:
         calendar_id=rnd.choice(("", "office")),
         warn_share=rnd.uniform(0.05, 0.95),
         pause_statuses=frozenset(s for s in PAUSABLE_STATUSES if rnd.random() < 0.7),
-        auto_close_after_days=rnd.choice((0, 1, 2)),
+        auto_close_after=timedelta(seconds=rnd.choice((0, 3, 36 * 60 * 60, 2 * 24 * 60 * 60))),
     )
 
 
@@ -274,6 +274,15 @@ def test_reading_ignores_other_members_and_defaults_missing_ones() -> None:
     assert sla_from_document({"_id": "t-1", "ticket_id": "t-1", "version": 7}) == TicketSla("t-1")
     doc = sla_to_document(opened())
     assert sla_from_document({**doc, "risk": "ok", "number": "HD-1"}) == opened()
+
+
+def test_a_state_stored_with_days_reads_its_auto_close_delay() -> None:
+    doc = sla_to_document(opened())
+    del doc["auto_close_after"]
+    assert sla_from_document({**doc, "auto_close_after_days": 2}).auto_close_after == timedelta(
+        days=2
+    )
+    assert sla_from_document(doc).auto_close_after == timedelta(days=5)
 
 
 def test_dates_read_naive_count_as_utc() -> None:

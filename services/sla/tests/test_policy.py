@@ -65,7 +65,7 @@ def test_defaults_warn_at_80_percent_pause_when_waiting_and_close_after_5_days()
     policy = parse_policy({"id": "default", "name": "Everything else"})
     assert policy.warn_share == 0.8
     assert policy.pause_statuses == DEFAULT_PAUSE_STATUSES == {"pending", "on_hold"}
-    assert policy.auto_close_after_days == 5
+    assert policy.auto_close_after == timedelta(days=5)
     assert policy.targets == {}
     assert policy.calendar_id == ""
     assert policy.conditions == Conditions()
@@ -79,7 +79,7 @@ def test_nulls_take_the_defaults() -> None:
     assert (policy.order, policy.enabled, policy.warn_share) == (0, True, 0.8)
     assert policy.pause_statuses == DEFAULT_PAUSE_STATUSES
     assert policy.calendar_id == ""
-    assert policy.auto_close_after_days == 5
+    assert policy.auto_close_after == timedelta(days=5)
 
 
 def test_a_dumped_policy_reads_back_equal() -> None:
@@ -87,12 +87,43 @@ def test_a_dumped_policy_reads_back_equal() -> None:
         valid(
             warn_share=0.75,
             pause_statuses=["pending"],
-            auto_close_after_days=0,
+            auto_close_after=0,
             enabled=False,
             targets={"next_response": 60, "periodic_update": 1440},
         )
     )
     assert parse_policy(dump_policy(policy)) == policy
+
+
+@pytest.mark.parametrize(
+    ("given", "after", "dumped"),
+    [
+        ("3s", timedelta(seconds=3), "3s"),
+        ("90s", timedelta(seconds=90), "90s"),
+        (90, timedelta(minutes=90), "90m"),
+        ("36h", timedelta(hours=36), "36h"),
+        ("48h", timedelta(days=2), "2d"),
+        ("365d", timedelta(days=365), "365d"),
+        (0, timedelta(0), 0),
+    ],
+)
+def test_auto_close_is_a_duration_like_the_targets(
+    given: Any, after: timedelta, dumped: Any
+) -> None:
+    policy = parse_policy(valid(auto_close_after=given))
+    assert policy.auto_close_after == after
+    assert dump_policy(policy)["auto_close_after"] == dumped
+    assert parse_policy(dump_policy(policy)) == policy
+
+
+@pytest.mark.parametrize(("days", "after"), [(0, timedelta(0)), (2, timedelta(days=2))])
+def test_a_policy_stored_with_days_still_reads(days: int, after: timedelta) -> None:
+    stored = {
+        k: v for k, v in dump_policy(parse_policy(valid())).items() if k != "auto_close_after"
+    }
+    policy = parse_policy({**stored, "auto_close_after_days": days})
+    assert policy.auto_close_after == after
+    assert "auto_close_after_days" not in dump_policy(policy)
 
 
 @pytest.mark.parametrize(
@@ -217,6 +248,11 @@ def test_null_targets_mean_no_target() -> None:
         ({"auto_close_after_days": -1}, "auto_close_after_days"),
         ({"auto_close_after_days": 366}, "auto_close_after_days"),
         ({"auto_close_after_days": "5"}, "auto_close_after_days"),
+        ({"auto_close_after_days": 2, "auto_close_after": "2d"}, "auto_close_after_days"),
+        ({"auto_close_after": -1}, "auto_close_after"),
+        ({"auto_close_after": "366d"}, "auto_close_after"),
+        ({"auto_close_after": "5 days"}, "auto_close_after"),
+        ({"auto_close_after": 1.5}, "auto_close_after"),
     ],
 )
 def test_each_bad_field_is_named(changes: dict[str, Any], field: str) -> None:

@@ -41,12 +41,15 @@ from helpdesk.sla.domain.clocks import (
     TicketOpened,
     TicketSla,
     apply,
+    calendar_edited,
     calendar_for,
     due_at,
     due_bucket,
     fire_due,
     new_ticket_sla,
     next_deadlines,
+    policy_deleted,
+    reporting_calendar,
     status_of,
 )
 from helpdesk.sla.domain.policy import Policy, TicketFacts, parse_policy, select_policy
@@ -71,6 +74,7 @@ WRITE_ATTEMPTS = 5
 
 Decide = Callable[[TicketSla | None, Mapping[str, BusinessCalendar]], "Outcome"]
 Arm = Callable[[str, list[Deadline]], None]
+Change = Callable[[TicketSla, Mapping[str, BusinessCalendar]], TicketSla]
 
 
 @dataclass(frozen=True)
@@ -102,8 +106,41 @@ class SlaCommands:
 
     async def put_calendar(self, raw: Mapping[str, Any]) -> BusinessCalendar:
         calendar = parse_calendar(raw)
+        old = (await self._calendars()).get(calendar.id)
         await self._store.put_calendar(calendar)
+        if old is None or old == calendar:
+            return calendar
+        # Open tickets counting in an edited calendar keep the time counted in the old hours
+        # and count in the new ones from now on; their timers are armed anew.
+        at = _now()
+
+        def decide(state: TicketSla | None, calendars: Mapping[str, BusinessCalendar]) -> Outcome:
+            if state is None or state.calendar_id != calendar.id:
+                return Outcome(None)  # moved meanwhile
+            return Outcome(calendar_edited(state, old, at))
+
+        for ticket_id in await self._store.open_in_calendar(calendar.id):
+            await self._change(ticket_id, None, decide, "")
         return calendar
+
+    async def delete_calendar(self, calendar_id: str) -> None:
+        """Deletes a calendar no policy and no open ticket counts in."""
+        _require_id(calendar_id)
+        naming = await self._store.policies_in_calendar(calendar_id)
+        if naming:
+            raise FailedPrecondition(
+                f"calendar {calendar_id!r} is used by policies {', '.join(naming)}: "
+                "give them another calendar or delete them first"
+            )
+        # A ticket left in it by an interrupted move would lose its business hours.
+        counting = await self._store.open_in_calendar(calendar_id)
+        if counting:
+            raise FailedPrecondition(
+                f"calendar {calendar_id!r} still counts the time of {len(counting)} open "
+                f"tickets (e.g. {counting[0]}); try again once they have moved"
+            )
+        if not await self._store.delete_calendar(calendar_id):
+            raise NotFound(f"calendar {calendar_id!r} does not exist")
 
     async def put_policy(self, raw: Mapping[str, Any]) -> Policy:
         policy = parse_policy(raw)
@@ -112,21 +149,42 @@ class SlaCommands:
                 [FieldViolation("calendar_id", f"no calendar {policy.calendar_id!r}")]
             )
         await self._store.put_policy(policy)
-        await self._reapply(policy)
+        at = _now()
+        # Open tickets under an edited policy are measured by it from now on, keeping the
+        # business time they already used (their warnings and breaches stay fired).
+        await self._move_open(
+            policy.id, lambda state, calendars: apply(state, PolicyChanged(at, policy), calendars)
+        )
         return policy
 
-    async def _reapply(self, policy: Policy) -> None:
-        """Open tickets under an edited policy are measured by it from now on, keeping the
-        business time they already used (their warnings and breaches stay fired)."""
+    async def delete_policy(self, policy_id: str) -> int:
+        """Deletes a policy; each open ticket under it goes to the policy the others select
+        for it. How many tickets moved."""
+        _require_id(policy_id)
+        # Deleted first, so that a ticket event meanwhile cannot select it again.
+        deleted = await self._store.delete_policy(policy_id)
+        # Tickets still under it after a deletion cut short are moved by a retry.
+        under = await self._store.open_under_policy(policy_id)
+        if not deleted and not under:
+            raise NotFound(f"policy {policy_id!r} does not exist")
+        remaining = await self._store.all_policies()
         at = _now()
+        return await self._move_open(
+            policy_id, lambda state, calendars: policy_deleted(state, remaining, at, calendars)
+        )
+
+    async def _move_open(self, policy_id: str, change: Change) -> int:
+        """Applies `change` to each open ticket under a policy, one write each; how many."""
 
         def decide(state: TicketSla | None, calendars: Mapping[str, BusinessCalendar]) -> Outcome:
-            if state is None or state.policy_id != policy.id or state.status == "closed":
-                return Outcome(None)
-            return Outcome(apply(state, PolicyChanged(at, policy), calendars))
+            if state is None or state.policy_id != policy_id or state.status == "closed":
+                return Outcome(None)  # moved or closed meanwhile
+            return Outcome(change(state, calendars))
 
-        for ticket_id in await self._store.open_under_policy(policy.id):
+        tickets = await self._store.open_under_policy(policy_id)
+        for ticket_id in tickets:
             await self._change(ticket_id, None, decide, "")
+        return len(tickets)
 
     async def calendars(self) -> list[BusinessCalendar]:
         return await self._store.all_calendars()
@@ -144,7 +202,7 @@ class SlaCommands:
         if doc is None:
             raise NotFound(f"no SLA recorded for ticket {ticket_id}")
         state = sla_from_document(doc["state"])
-        calendar = calendar_for(await self._calendars(), state.calendar_id)
+        calendar = reporting_calendar(state, await self._calendars())
         return ticket_sla_to_proto(state, calendar, _now(), doc.get("number", ""))
 
     async def at_risk(
@@ -396,6 +454,11 @@ class SlaCommands:
                 BREACHES.labels(*labels).inc()
         for metric, breached in met:
             MET.labels(metric, state.policy_id, team, str(breached).lower()).inc()
+
+
+def _require_id(value: str) -> None:
+    if not value:
+        raise InvalidArgument([FieldViolation("id", "is required")])
 
 
 def _whereabouts(

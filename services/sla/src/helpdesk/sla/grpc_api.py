@@ -25,6 +25,12 @@ class SlaApi(sla_pb2_grpc.SlaServiceServicer):
         calendar = await self._commands.put_calendar(to_raw(request.calendar))
         return sla_pb2.CalendarRecord(calendar=to_struct(dump_calendar(calendar)))
 
+    async def DeleteCalendar(
+        self, request: sla_pb2.DeleteCalendarRequest, context: Context
+    ) -> sla_pb2.DeleteCalendarResponse:
+        await self._commands.delete_calendar(request.id)
+        return sla_pb2.DeleteCalendarResponse()
+
     async def ListCalendars(
         self, request: sla_pb2.ListCalendarsRequest, context: Context
     ) -> sla_pb2.ListCalendarsResponse:
@@ -40,6 +46,12 @@ class SlaApi(sla_pb2_grpc.SlaServiceServicer):
     ) -> sla_pb2.PolicyRecord:
         policy = await self._commands.put_policy(to_raw(request.policy))
         return sla_pb2.PolicyRecord(policy=to_struct(dump_policy(policy)))
+
+    async def DeletePolicy(
+        self, request: sla_pb2.DeletePolicyRequest, context: Context
+    ) -> sla_pb2.DeletePolicyResponse:
+        moved = await self._commands.delete_policy(request.id)
+        return sla_pb2.DeletePolicyResponse(tickets_moved=moved)
 
     async def ListPolicies(
         self, request: sla_pb2.ListPoliciesRequest, context: Context

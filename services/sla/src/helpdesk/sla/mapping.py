@@ -33,7 +33,7 @@ from helpdesk.sla.domain.clocks import (
     warn_at,
 )
 from helpdesk.sla.domain.policy import (
-    DEFAULT_AUTO_CLOSE_DAYS,
+    DEFAULT_AUTO_CLOSE_AFTER,
     DEFAULT_PAUSE_STATUSES,
     DEFAULT_WARN_SHARE,
     Metric,
@@ -158,7 +158,7 @@ def sla_to_document(state: TicketSla) -> dict[str, Any]:
         },
         "warn_share": state.warn_share,
         "pause_statuses": sorted(state.pause_statuses),
-        "auto_close_after_days": state.auto_close_after_days,
+        "auto_close_after": _millis(state.auto_close_after),
         "pending_since": _stored_or_none(state.pending_since),
         "auto_close_fired_at": _stored_or_none(state.auto_close_fired_at),
         "awaiting_reply": state.awaiting_reply,
@@ -183,7 +183,7 @@ def sla_from_document(doc: Mapping[str, Any]) -> TicketSla:
         targets={Metric(key): timedelta(milliseconds=ms) for key, ms in targets.items()},
         warn_share=doc.get("warn_share", DEFAULT_WARN_SHARE),
         pause_statuses=frozenset(doc.get("pause_statuses", DEFAULT_PAUSE_STATUSES)),
-        auto_close_after_days=doc.get("auto_close_after_days", DEFAULT_AUTO_CLOSE_DAYS),
+        auto_close_after=_auto_close_after(doc),
         pending_since=_read_or_none(doc.get("pending_since")),
         auto_close_fired_at=_read_or_none(doc.get("auto_close_fired_at")),
         awaiting_reply=doc.get("awaiting_reply", False),
@@ -192,6 +192,13 @@ def sla_from_document(doc: Mapping[str, Any]) -> TicketSla:
         opened_at=_read_or_none(doc.get("opened_at")),
         updated_at=_read_or_none(doc.get("updated_at")),
     )
+
+
+def _auto_close_after(doc: Mapping[str, Any]) -> timedelta:
+    # States written before the delay could be any duration hold whole days.
+    if "auto_close_after" in doc:
+        return timedelta(milliseconds=doc["auto_close_after"])
+    return timedelta(days=doc.get("auto_close_after_days", DEFAULT_AUTO_CLOSE_AFTER.days))
 
 
 def deadline_to_document(deadline: Deadline) -> dict[str, Any]:

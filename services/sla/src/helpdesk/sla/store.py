@@ -52,6 +52,12 @@ class SlaStore:
         )
         self._policies.drop()
 
+    async def delete_policy(self, policy_id: str) -> bool:
+        """False when there was no such policy."""
+        deleted = (await self.policies.delete_one({"_id": policy_id})).deleted_count == 1
+        self._policies.drop()
+        return deleted
+
     async def all_policies(self) -> list[Policy]:
         return list(await self._policies.get())
 
@@ -63,6 +69,17 @@ class SlaStore:
             {"_id": calendar.id}, {"definition": dump_calendar(calendar)}, upsert=True
         )
         self._calendars.drop()
+
+    async def policies_in_calendar(self, calendar_id: str) -> list[str]:
+        """The ids of the policies (enabled or not) counting in a calendar, read afresh."""
+        cursor = self.policies.find({"definition.calendar_id": calendar_id}, {"_id": 1})
+        return sorted([str(doc["_id"]) async for doc in cursor])
+
+    async def delete_calendar(self, calendar_id: str) -> bool:
+        """False when there was no such calendar."""
+        deleted = (await self.calendars.delete_one({"_id": calendar_id})).deleted_count == 1
+        self._calendars.drop()
+        return deleted
 
     async def all_calendars(self) -> list[BusinessCalendar]:
         return list(await self._calendars.get())
@@ -111,6 +128,13 @@ class SlaStore:
         """Tickets still measured under a policy (an edit of it applies to them)."""
         cursor = self.tickets.find(
             {"state.policy_id": policy_id, "risk": {"$ne": "closed"}}, {"_id": 1}
+        )
+        return [str(doc["_id"]) async for doc in cursor]
+
+    async def open_in_calendar(self, calendar_id: str) -> list[str]:
+        """Tickets still counting business time in a calendar."""
+        cursor = self.tickets.find(
+            {"state.calendar_id": calendar_id, "risk": {"$ne": "closed"}}, {"_id": 1}
         )
         return [str(doc["_id"]) async for doc in cursor]
 

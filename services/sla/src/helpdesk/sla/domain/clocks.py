@@ -10,7 +10,7 @@ targets are whole seconds (see policies) and the warning point is rounded down t
 A target's due instant belongs to the breach: a goal reached at it or later is late.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -25,18 +25,20 @@ from helpdesk.sla.domain.calendar import (
     business_time_between,
 )
 from helpdesk.sla.domain.policy import (
-    DEFAULT_AUTO_CLOSE_DAYS,
+    DEFAULT_AUTO_CLOSE_AFTER,
     DEFAULT_PAUSE_STATUSES,
     DEFAULT_WARN_SHARE,
     STATUSES,
     Metric,
     Policy,
     TicketFacts,
+    select_policy,
 )
 
 ZERO = timedelta(0)
 SECOND = timedelta(seconds=1)
 MINUTE = timedelta(minutes=1)
+DAY = timedelta(days=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FINAL_STATUSES = frozenset({"resolved", "closed"})
 
@@ -99,7 +101,7 @@ class TicketSla:
     targets: Mapping[Metric, timedelta] = field(default_factory=dict)
     warn_share: float = DEFAULT_WARN_SHARE
     pause_statuses: frozenset[str] = DEFAULT_PAUSE_STATUSES
-    auto_close_after_days: int = DEFAULT_AUTO_CLOSE_DAYS
+    auto_close_after: timedelta = DEFAULT_AUTO_CLOSE_AFTER
     # Set while the ticket waits on the requester; auto-close counts from here.
     pending_since: datetime | None = None
     auto_close_fired_at: datetime | None = None
@@ -192,6 +194,16 @@ def calendar_for(calendars: Mapping[str, BusinessCalendar], calendar_id: str) ->
         raise NotFound(f"calendar {calendar_id!r} does not exist") from None
 
 
+def reporting_calendar(
+    state: TicketSla, calendars: Mapping[str, BusinessCalendar]
+) -> BusinessCalendar:
+    """The calendar to report a ticket's SLA in. A closed ticket's calendar may have been
+    deleted since: its clocks are all stopped, so the figures no longer need the hours."""
+    if state.status == "closed" and state.calendar_id and state.calendar_id not in calendars:
+        return replace(ALWAYS_OPEN, id=state.calendar_id, name=state.calendar_id)
+    return calendar_for(calendars, state.calendar_id)
+
+
 def _warn_after(target: timedelta | None, share: float) -> timedelta | None:
     if target is None:
         return None
@@ -208,7 +220,7 @@ def _bind(state: TicketSla, policy: Policy | None) -> TicketSla:
             targets={},
             warn_share=DEFAULT_WARN_SHARE,
             pause_statuses=DEFAULT_PAUSE_STATUSES,
-            auto_close_after_days=DEFAULT_AUTO_CLOSE_DAYS,
+            auto_close_after=DEFAULT_AUTO_CLOSE_AFTER,
         )
     return replace(
         state,
@@ -217,7 +229,7 @@ def _bind(state: TicketSla, policy: Policy | None) -> TicketSla:
         targets=dict(policy.targets),
         warn_share=policy.warn_share,
         pause_statuses=policy.pause_statuses,
-        auto_close_after_days=policy.auto_close_after_days,
+        auto_close_after=policy.auto_close_after,
     )
 
 
@@ -439,6 +451,34 @@ def apply(state: TicketSla, event: Event, calendars: Mapping[str, BusinessCalend
     return replace(changed, updated_at=at)
 
 
+def calendar_edited(state: TicketSla, old: BusinessCalendar, at: datetime) -> TicketSla:
+    """The ticket's SLA once its calendar is edited: the time counted until `at` in the `old`
+    hours is kept, and the clocks count in the new hours from `at` on (their due times are
+    computed anew from the calendar then stored)."""
+    if state.calendar_id != old.id or state.status in ("", "closed"):
+        return state
+    at = _second(at)
+    if state.updated_at is not None:
+        at = max(at, state.updated_at)
+    clocks = {m: _checkpoint(c, old, at) for m, c in state.clocks.items()}
+    return replace(state, clocks=clocks, updated_at=at)
+
+
+def policy_deleted(
+    state: TicketSla,
+    remaining: Iterable[Policy],
+    at: datetime,
+    calendars: Mapping[str, BusinessCalendar],
+) -> TicketSla:
+    """The ticket's SLA once its policy is deleted: the policy the remaining ones select by
+    the ticket's recorded facts takes over (none: measured without targets, 24/7), keeping
+    the business time already used, as when the ticket's facts select another policy."""
+    policy = select_policy(
+        (p for p in remaining if p.id != state.policy_id), state.facts or TicketFacts()
+    )
+    return apply(state, PolicyChanged(at, policy), calendars)
+
+
 def _reach(clock: MetricClock, calendar: BusinessCalendar, amount: timedelta) -> datetime:
     """When the clock's count reaches `amount` if it runs on (its last change if already)."""
     if clock.elapsed >= amount:
@@ -536,10 +576,12 @@ def next_deadlines(
     if (
         state.status == "pending"
         and state.pending_since is not None
-        and state.auto_close_after_days
+        and state.auto_close_after
         and state.auto_close_fired_at is None
     ):
-        closes = add_calendar_days(calendar, state.pending_since, state.auto_close_after_days)
+        # Whole days keep the local time of day across a clock change; the rest is exact.
+        days, rest = divmod(state.auto_close_after, DAY)
+        closes = add_calendar_days(calendar, state.pending_since, days) + rest
         deadlines.append(
             Deadline(None, DeadlineKind.AUTO_CLOSE, max(closes, now), state.pending_since)
         )

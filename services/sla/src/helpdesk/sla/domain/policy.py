@@ -3,7 +3,7 @@ policy is chosen.
 
 Targets in a payload are business time: a number of minutes, or a whole number with its unit
 ("90s", "30m", "4h", "2d"; a day is 24 hours). The policy keeps them as timedeltas of whole
-seconds.
+seconds. The auto-close delay is written the same way but counts any time, not business time.
 """
 
 import re
@@ -25,10 +25,11 @@ PAUSABLE_STATUSES = ("pending", "on_hold")
 
 DEFAULT_WARN_SHARE = 0.8
 DEFAULT_PAUSE_STATUSES = frozenset(PAUSABLE_STATUSES)
-DEFAULT_AUTO_CLOSE_DAYS = 5
+DEFAULT_AUTO_CLOSE_AFTER = timedelta(days=5)
 MAX_TARGET_MINUTES = 366 * 24 * 60
 MIN_TARGET = timedelta(seconds=1)
 MAX_AUTO_CLOSE_DAYS = 365
+MAX_AUTO_CLOSE_AFTER = timedelta(days=MAX_AUTO_CLOSE_DAYS)
 MAX_ORDER = 1_000_000
 MAX_CONDITION_VALUES = 100
 MAX_TAG = 50
@@ -42,6 +43,8 @@ POLICY_FIELDS = (
     "calendar_id",
     "warn_share",
     "pause_statuses",
+    "auto_close_after",
+    # The earlier spelling, whole days; still read (stored policies carry it).
     "auto_close_after_days",
 )
 _TEAM = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
@@ -103,8 +106,9 @@ class Policy:
     # Share of a target used up when the team is warned that the ticket is at risk.
     warn_share: float = DEFAULT_WARN_SHARE
     pause_statuses: frozenset[str] = DEFAULT_PAUSE_STATUSES
-    # Days (any day, not business days) a pending ticket waits before closing itself; 0: never.
-    auto_close_after_days: int = DEFAULT_AUTO_CLOSE_DAYS
+    # How long (any time, not business time) a ticket pending on the requester waits before
+    # closing itself; zero: never. Whole days are days of the calendar's zone.
+    auto_close_after: timedelta = DEFAULT_AUTO_CLOSE_AFTER
 
     def __post_init__(self) -> None:
         # A copy, so that changing the caller's dict cannot change a frozen policy.
@@ -116,8 +120,8 @@ class Policy:
         # Clocks keep time to the whole second.
         if any(target % MIN_TARGET for target in self.targets.values()):
             raise ValueError("targets must be whole seconds")
-        if self.auto_close_after_days < 0:
-            raise ValueError("auto_close_after_days must not be negative")
+        if self.auto_close_after < timedelta(0) or self.auto_close_after % MIN_TARGET:
+            raise ValueError("auto_close_after must be zero or positive whole seconds")
         if not self.pause_statuses <= DEFAULT_PAUSE_STATUSES:
             raise ValueError(f"pause_statuses must be among {', '.join(PAUSABLE_STATUSES)}")
 
@@ -214,23 +218,29 @@ def _conditions(value: Any, problems: list[FieldViolation]) -> Conditions:
     )
 
 
-def _target(value: Any, where: str, problems: list[FieldViolation]) -> timedelta | None:
-    """A number of minutes, or a whole number with its unit: "90s", "30m", "4h", "2d"."""
+def _seconds(value: Any, where: str, problems: list[FieldViolation]) -> int | None:
+    """A number of minutes, or a whole number with its unit ("90s", "30m", "4h", "2d"), in
+    seconds; None (reported) when it is neither."""
     match = _DURATION.fullmatch(value) if isinstance(value, str) else None
     # Counted in int seconds: a huge amount would overflow a timedelta.
     if match:
-        seconds = int(match[1]) * _UNIT_SECONDS[match[2]]
+        return int(match[1]) * _UNIT_SECONDS[match[2]]
     # bool is an int in Python, but `true` is not a number in a payload.
-    elif isinstance(value, int) and not isinstance(value, bool):
-        seconds = value * 60
-    else:
-        problems.append(
-            FieldViolation(
-                where,
-                'must be whole minutes, or a whole number with its unit such as "90s", "30m", '
-                f'"4h" or "2d"; got {value!r}',
-            )
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value * 60
+    problems.append(
+        FieldViolation(
+            where,
+            'must be whole minutes, or a whole number with its unit such as "90s", "30m", '
+            f'"4h" or "2d"; got {value!r}',
         )
+    )
+    return None
+
+
+def _target(value: Any, where: str, problems: list[FieldViolation]) -> timedelta | None:
+    seconds = _seconds(value, where, problems)
+    if seconds is None:
         return None
     if not 1 <= seconds <= MAX_TARGET_MINUTES * 60:
         problems.append(FieldViolation(where, f"must be from 1 second to 366 days; got {value!r}"))
@@ -258,6 +268,46 @@ def _dump_target(target: timedelta) -> int | str:
     if not rest:
         return minutes
     return f"{target // MIN_TARGET}s"
+
+
+def _auto_close_after(raw: Mapping[str, Any], problems: list[FieldViolation]) -> timedelta:
+    """`auto_close_after` as a duration (0: never), or the earlier `auto_close_after_days`."""
+    given, days = raw.get("auto_close_after"), raw.get("auto_close_after_days")
+    if given is not None and days is not None:
+        problems.append(
+            FieldViolation("auto_close_after_days", "give auto_close_after or this, not both")
+        )
+        return DEFAULT_AUTO_CLOSE_AFTER
+    if days is not None:
+        whole = payload.integer(
+            days, "auto_close_after_days", problems, low=0, high=MAX_AUTO_CLOSE_DAYS
+        )
+        return DEFAULT_AUTO_CLOSE_AFTER if whole is None else timedelta(days=whole)
+    if given is None:
+        return DEFAULT_AUTO_CLOSE_AFTER
+    seconds = _seconds(given, "auto_close_after", problems)
+    if seconds is None:
+        return DEFAULT_AUTO_CLOSE_AFTER
+    if not 0 <= seconds <= MAX_AUTO_CLOSE_AFTER.total_seconds():
+        problems.append(
+            FieldViolation(
+                "auto_close_after",
+                f"must be from 0 (never) to {MAX_AUTO_CLOSE_DAYS} days; got {given!r}",
+            )
+        )
+        return DEFAULT_AUTO_CLOSE_AFTER
+    return timedelta(seconds=seconds)
+
+
+def _dump_auto_close(after: timedelta) -> int | str:
+    """In the largest unit that divides it: "5d", "36h", "90m", "3s"; 0 for never."""
+    if not after:
+        return 0
+    for unit in ("d", "h", "m", "s"):
+        amount, rest = divmod(after, timedelta(seconds=_UNIT_SECONDS[unit]))
+        if not rest:
+            return f"{amount}{unit}"
+    raise ValueError(f"auto_close_after must be whole seconds; got {after}")
 
 
 def _warn_share(value: Any, problems: list[FieldViolation]) -> float:
@@ -296,14 +346,7 @@ def parse_policy(raw: Mapping[str, Any]) -> Policy:
     )
     warn_share = _warn_share(raw.get("warn_share"), problems)
     pause_statuses = _pause_statuses(raw.get("pause_statuses"), problems)
-    auto_close = payload.integer(
-        raw.get("auto_close_after_days"),
-        "auto_close_after_days",
-        problems,
-        low=0,
-        high=MAX_AUTO_CLOSE_DAYS,
-        default=DEFAULT_AUTO_CLOSE_DAYS,
-    )
+    auto_close_after = _auto_close_after(raw, problems)
     if problems:
         raise InvalidArgument(problems)
     return Policy(
@@ -316,7 +359,7 @@ def parse_policy(raw: Mapping[str, Any]) -> Policy:
         calendar_id=calendar_id,
         warn_share=warn_share,
         pause_statuses=pause_statuses,
-        auto_close_after_days=auto_close or 0,
+        auto_close_after=auto_close_after,
     )
 
 
@@ -341,5 +384,5 @@ def dump_policy(policy: Policy) -> dict[str, Any]:
         "calendar_id": policy.calendar_id,
         "warn_share": policy.warn_share,
         "pause_statuses": sorted(policy.pause_statuses),
-        "auto_close_after_days": policy.auto_close_after_days,
+        "auto_close_after": _dump_auto_close(policy.auto_close_after),
     }

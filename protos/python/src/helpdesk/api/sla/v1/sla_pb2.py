@@ -27,7 +27,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dhelpdesk/api/sla/v1/sla.proto\x12\x13helpdesk.api.sla.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"?\n\x12PutCalendarRequest\x12)\n\x08\x63\x61lendar\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\";\n\x0e\x43\x61lendarRecord\x12)\n\x08\x63\x61lendar\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x16\n\x14ListCalendarsRequest\"O\n\x15ListCalendarsResponse\x12\x36\n\tcalendars\x18\x01 \x03(\x0b\x32#.helpdesk.api.sla.v1.CalendarRecord\";\n\x10PutPolicyRequest\x12\'\n\x06policy\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"7\n\x0cPolicyRecord\x12\'\n\x06policy\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x15\n\x13ListPoliciesRequest\"K\n\x14ListPoliciesResponse\x12\x33\n\x08policies\x18\x01 \x03(\x0b\x32!.helpdesk.api.sla.v1.PolicyRecord\"(\n\x13GetTicketSlaRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\"\xff\x03\n\tMetricSla\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12)\n\x06target\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12*\n\x07\x65lapsed\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12,\n\tremaining\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12)\n\x06paused\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\nstarted_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x64ue_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07warn_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06met_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\twarned_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x62reached_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd1\x01\n\tTicketSla\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x15\n\rticket_number\x18\x02 \x01(\t\x12\x11\n\tpolicy_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63\x61lendar_id\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12/\n\x07metrics\x18\x06 \x03(\x0b\x32\x1e.helpdesk.api.sla.v1.MetricSla\x12\x31\n\rauto_close_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"N\n\x11ListAtRiskRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x18\n\x10include_breached\x18\x03 \x01(\x08\"E\n\x12ListAtRiskResponse\x12/\n\x07tickets\x18\x01 \x03(\x0b\x32\x1e.helpdesk.api.sla.v1.TicketSla2\xc6\x04\n\nSlaService\x12[\n\x0bPutCalendar\x12\'.helpdesk.api.sla.v1.PutCalendarRequest\x1a#.helpdesk.api.sla.v1.CalendarRecord\x12\x66\n\rListCalendars\x12).helpdesk.api.sla.v1.ListCalendarsRequest\x1a*.helpdesk.api.sla.v1.ListCalendarsResponse\x12U\n\tPutPolicy\x12%.helpdesk.api.sla.v1.PutPolicyRequest\x1a!.helpdesk.api.sla.v1.PolicyRecord\x12\x63\n\x0cListPolicies\x12(.helpdesk.api.sla.v1.ListPoliciesRequest\x1a).helpdesk.api.sla.v1.ListPoliciesResponse\x12X\n\x0cGetTicketSla\x12(.helpdesk.api.sla.v1.GetTicketSlaRequest\x1a\x1e.helpdesk.api.sla.v1.TicketSla\x12]\n\nListAtRisk\x12&.helpdesk.api.sla.v1.ListAtRiskRequest\x1a\'.helpdesk.api.sla.v1.ListAtRiskResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dhelpdesk/api/sla/v1/sla.proto\x12\x13helpdesk.api.sla.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"?\n\x12PutCalendarRequest\x12)\n\x08\x63\x61lendar\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\";\n\x0e\x43\x61lendarRecord\x12)\n\x08\x63\x61lendar\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"#\n\x15\x44\x65leteCalendarRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteCalendarResponse\"\x16\n\x14ListCalendarsRequest\"O\n\x15ListCalendarsResponse\x12\x36\n\tcalendars\x18\x01 \x03(\x0b\x32#.helpdesk.api.sla.v1.CalendarRecord\";\n\x10PutPolicyRequest\x12\'\n\x06policy\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"7\n\x0cPolicyRecord\x12\'\n\x06policy\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"!\n\x13\x44\x65letePolicyRequest\x12\n\n\x02id\x18\x01 \x01(\t\"-\n\x14\x44\x65letePolicyResponse\x12\x15\n\rtickets_moved\x18\x01 \x01(\x05\"\x15\n\x13ListPoliciesRequest\"K\n\x14ListPoliciesResponse\x12\x33\n\x08policies\x18\x01 \x03(\x0b\x32!.helpdesk.api.sla.v1.PolicyRecord\"(\n\x13GetTicketSlaRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\"\xff\x03\n\tMetricSla\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12)\n\x06target\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12*\n\x07\x65lapsed\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12,\n\tremaining\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12)\n\x06paused\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\nstarted_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x64ue_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07warn_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06met_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\twarned_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x62reached_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd1\x01\n\tTicketSla\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x15\n\rticket_number\x18\x02 \x01(\t\x12\x11\n\tpolicy_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63\x61lendar_id\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12/\n\x07metrics\x18\x06 \x03(\x0b\x32\x1e.helpdesk.api.sla.v1.MetricSla\x12\x31\n\rauto_close_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"N\n\x11ListAtRiskRequest\x12\x0c\n\x04team\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x18\n\x10include_breached\x18\x03 \x01(\x08\"E\n\x12ListAtRiskResponse\x12/\n\x07tickets\x18\x01 \x03(\x0b\x32\x1e.helpdesk.api.sla.v1.TicketSla2\x96\x06\n\nSlaService\x12[\n\x0bPutCalendar\x12\'.helpdesk.api.sla.v1.PutCalendarRequest\x1a#.helpdesk.api.sla.v1.CalendarRecord\x12i\n\x0e\x44\x65leteCalendar\x12*.helpdesk.api.sla.v1.DeleteCalendarRequest\x1a+.helpdesk.api.sla.v1.DeleteCalendarResponse\x12\x66\n\rListCalendars\x12).helpdesk.api.sla.v1.ListCalendarsRequest\x1a*.helpdesk.api.sla.v1.ListCalendarsResponse\x12U\n\tPutPolicy\x12%.helpdesk.api.sla.v1.PutPolicyRequest\x1a!.helpdesk.api.sla.v1.PolicyRecord\x12\x63\n\x0c\x44\x65letePolicy\x12(.helpdesk.api.sla.v1.DeletePolicyRequest\x1a).helpdesk.api.sla.v1.DeletePolicyResponse\x12\x63\n\x0cListPolicies\x12(.helpdesk.api.sla.v1.ListPoliciesRequest\x1a).helpdesk.api.sla.v1.ListPoliciesResponse\x12X\n\x0cGetTicketSla\x12(.helpdesk.api.sla.v1.GetTicketSlaRequest\x1a\x1e.helpdesk.api.sla.v1.TicketSla\x12]\n\nListAtRisk\x12&.helpdesk.api.sla.v1.ListAtRiskRequest\x1a\'.helpdesk.api.sla.v1.ListAtRiskResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,28 +38,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PUTCALENDARREQUEST']._serialized_end=212
   _globals['_CALENDARRECORD']._serialized_start=214
   _globals['_CALENDARRECORD']._serialized_end=273
-  _globals['_LISTCALENDARSREQUEST']._serialized_start=275
-  _globals['_LISTCALENDARSREQUEST']._serialized_end=297
-  _globals['_LISTCALENDARSRESPONSE']._serialized_start=299
-  _globals['_LISTCALENDARSRESPONSE']._serialized_end=378
-  _globals['_PUTPOLICYREQUEST']._serialized_start=380
-  _globals['_PUTPOLICYREQUEST']._serialized_end=439
-  _globals['_POLICYRECORD']._serialized_start=441
-  _globals['_POLICYRECORD']._serialized_end=496
-  _globals['_LISTPOLICIESREQUEST']._serialized_start=498
-  _globals['_LISTPOLICIESREQUEST']._serialized_end=519
-  _globals['_LISTPOLICIESRESPONSE']._serialized_start=521
-  _globals['_LISTPOLICIESRESPONSE']._serialized_end=596
-  _globals['_GETTICKETSLAREQUEST']._serialized_start=598
-  _globals['_GETTICKETSLAREQUEST']._serialized_end=638
-  _globals['_METRICSLA']._serialized_start=641
-  _globals['_METRICSLA']._serialized_end=1152
-  _globals['_TICKETSLA']._serialized_start=1155
-  _globals['_TICKETSLA']._serialized_end=1364
-  _globals['_LISTATRISKREQUEST']._serialized_start=1366
-  _globals['_LISTATRISKREQUEST']._serialized_end=1444
-  _globals['_LISTATRISKRESPONSE']._serialized_start=1446
-  _globals['_LISTATRISKRESPONSE']._serialized_end=1515
-  _globals['_SLASERVICE']._serialized_start=1518
-  _globals['_SLASERVICE']._serialized_end=2100
+  _globals['_DELETECALENDARREQUEST']._serialized_start=275
+  _globals['_DELETECALENDARREQUEST']._serialized_end=310
+  _globals['_DELETECALENDARRESPONSE']._serialized_start=312
+  _globals['_DELETECALENDARRESPONSE']._serialized_end=336
+  _globals['_LISTCALENDARSREQUEST']._serialized_start=338
+  _globals['_LISTCALENDARSREQUEST']._serialized_end=360
+  _globals['_LISTCALENDARSRESPONSE']._serialized_start=362
+  _globals['_LISTCALENDARSRESPONSE']._serialized_end=441
+  _globals['_PUTPOLICYREQUEST']._serialized_start=443
+  _globals['_PUTPOLICYREQUEST']._serialized_end=502
+  _globals['_POLICYRECORD']._serialized_start=504
+  _globals['_POLICYRECORD']._serialized_end=559
+  _globals['_DELETEPOLICYREQUEST']._serialized_start=561
+  _globals['_DELETEPOLICYREQUEST']._serialized_end=594
+  _globals['_DELETEPOLICYRESPONSE']._serialized_start=596
+  _globals['_DELETEPOLICYRESPONSE']._serialized_end=641
+  _globals['_LISTPOLICIESREQUEST']._serialized_start=643
+  _globals['_LISTPOLICIESREQUEST']._serialized_end=664
+  _globals['_LISTPOLICIESRESPONSE']._serialized_start=666
+  _globals['_LISTPOLICIESRESPONSE']._serialized_end=741
+  _globals['_GETTICKETSLAREQUEST']._serialized_start=743
+  _globals['_GETTICKETSLAREQUEST']._serialized_end=783
+  _globals['_METRICSLA']._serialized_start=786
+  _globals['_METRICSLA']._serialized_end=1297
+  _globals['_TICKETSLA']._serialized_start=1300
+  _globals['_TICKETSLA']._serialized_end=1509
+  _globals['_LISTATRISKREQUEST']._serialized_start=1511
+  _globals['_LISTATRISKREQUEST']._serialized_end=1589
+  _globals['_LISTATRISKRESPONSE']._serialized_start=1591
+  _globals['_LISTATRISKRESPONSE']._serialized_end=1660
+  _globals['_SLASERVICE']._serialized_start=1663
+  _globals['_SLASERVICE']._serialized_end=2453
 # @@protoc_insertion_point(module_scope)

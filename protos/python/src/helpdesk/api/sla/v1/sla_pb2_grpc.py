@@ -45,6 +45,11 @@ class SlaServiceStub:
                 request_serializer=helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.PutCalendarRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.CalendarRecord.FromString,
                 _registered_method=True)
+        self.DeleteCalendar = channel.unary_unary(
+                '/helpdesk.api.sla.v1.SlaService/DeleteCalendar',
+                request_serializer=helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.DeleteCalendarRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.DeleteCalendarResponse.FromString,
+                _registered_method=True)
         self.ListCalendars = channel.unary_unary(
                 '/helpdesk.api.sla.v1.SlaService/ListCalendars',
                 request_serializer=helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.ListCalendarsRequest.SerializeToString,
@@ -54,6 +59,11 @@ class SlaServiceStub:
                 '/helpdesk.api.sla.v1.SlaService/PutPolicy',
                 request_serializer=helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.PutPolicyRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.PolicyRecord.FromString,
+                _registered_method=True)
+        self.DeletePolicy = channel.unary_unary(
+                '/helpdesk.api.sla.v1.SlaService/DeletePolicy',
+                request_serializer=helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.DeletePolicyRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.DeletePolicyResponse.FromString,
                 _registered_method=True)
         self.ListPolicies = channel.unary_unary(
                 '/helpdesk.api.sla.v1.SlaService/ListPolicies',
@@ -82,7 +92,16 @@ class SlaServiceServicer:
     """
 
     def PutCalendar(self, request, context):
-        """Creates or replaces a calendar (by its "id").
+        """Creates or replaces a calendar (by its "id"). Open tickets counting in a changed calendar
+        keep the business time counted so far and count in the new hours from now on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCalendar(self, request, context):
+        """Removes a calendar. Refused with FAILED_PRECONDITION while a policy names it (the
+        message lists them) or an open ticket still counts in it; NOT_FOUND for an unknown id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -98,6 +117,15 @@ class SlaServiceServicer:
         """Creates or replaces a policy (by its "id"); policies apply in ("order", "id") order.
         Open tickets under a changed policy are measured against it from now on, keeping the
         business time already elapsed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePolicy(self, request, context):
+        """Removes a policy. Each open ticket under it gets the policy the remaining ones select
+        for it (none: measured without targets), keeping the business time already elapsed, as
+        after an edit. NOT_FOUND for an unknown id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -131,6 +159,11 @@ def add_SlaServiceServicer_to_server(servicer, server):
                     request_deserializer=helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.PutCalendarRequest.FromString,
                     response_serializer=helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.CalendarRecord.SerializeToString,
             ),
+            'DeleteCalendar': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCalendar,
+                    request_deserializer=helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.DeleteCalendarRequest.FromString,
+                    response_serializer=helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.DeleteCalendarResponse.SerializeToString,
+            ),
             'ListCalendars': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCalendars,
                     request_deserializer=helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.ListCalendarsRequest.FromString,
@@ -140,6 +173,11 @@ def add_SlaServiceServicer_to_server(servicer, server):
                     servicer.PutPolicy,
                     request_deserializer=helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.PutPolicyRequest.FromString,
                     response_serializer=helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.PolicyRecord.SerializeToString,
+            ),
+            'DeletePolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePolicy,
+                    request_deserializer=helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.DeletePolicyRequest.FromString,
+                    response_serializer=helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.DeletePolicyResponse.SerializeToString,
             ),
             'ListPolicies': grpc.unary_unary_rpc_method_handler(
                     servicer.ListPolicies,
@@ -201,6 +239,33 @@ class SlaService:
             _registered_method=True)
 
     @staticmethod
+    def DeleteCalendar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.api.sla.v1.SlaService/DeleteCalendar',
+            helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.DeleteCalendarRequest.SerializeToString,
+            helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.DeleteCalendarResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListCalendars(request,
             target,
             options=(),
@@ -244,6 +309,33 @@ class SlaService:
             '/helpdesk.api.sla.v1.SlaService/PutPolicy',
             helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.PutPolicyRequest.SerializeToString,
             helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.PolicyRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.api.sla.v1.SlaService/DeletePolicy',
+            helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.DeletePolicyRequest.SerializeToString,
+            helpdesk_dot_api_dot_sla_dot_v1_dot_sla__pb2.DeletePolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

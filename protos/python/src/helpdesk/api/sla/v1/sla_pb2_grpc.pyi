@@ -40,12 +40,23 @@ class SlaServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> SlaServiceAsyncStub: ...
     PutCalendar: _grpc.UnaryUnaryMultiCallable[_sla_pb2.PutCalendarRequest, _sla_pb2.CalendarRecord]
-    """Creates or replaces a calendar (by its "id")."""
+    """Creates or replaces a calendar (by its "id"). Open tickets counting in a changed calendar
+    keep the business time counted so far and count in the new hours from now on.
+    """
+    DeleteCalendar: _grpc.UnaryUnaryMultiCallable[_sla_pb2.DeleteCalendarRequest, _sla_pb2.DeleteCalendarResponse]
+    """Removes a calendar. Refused with FAILED_PRECONDITION while a policy names it (the
+    message lists them) or an open ticket still counts in it; NOT_FOUND for an unknown id.
+    """
     ListCalendars: _grpc.UnaryUnaryMultiCallable[_sla_pb2.ListCalendarsRequest, _sla_pb2.ListCalendarsResponse]
     PutPolicy: _grpc.UnaryUnaryMultiCallable[_sla_pb2.PutPolicyRequest, _sla_pb2.PolicyRecord]
     """Creates or replaces a policy (by its "id"); policies apply in ("order", "id") order.
     Open tickets under a changed policy are measured against it from now on, keeping the
     business time already elapsed.
+    """
+    DeletePolicy: _grpc.UnaryUnaryMultiCallable[_sla_pb2.DeletePolicyRequest, _sla_pb2.DeletePolicyResponse]
+    """Removes a policy. Each open ticket under it gets the policy the remaining ones select
+    for it (none: measured without targets), keeping the business time already elapsed, as
+    after an edit. NOT_FOUND for an unknown id.
     """
     ListPolicies: _grpc.UnaryUnaryMultiCallable[_sla_pb2.ListPoliciesRequest, _sla_pb2.ListPoliciesResponse]
     GetTicketSla: _grpc.UnaryUnaryMultiCallable[_sla_pb2.GetTicketSlaRequest, _sla_pb2.TicketSla]
@@ -65,12 +76,23 @@ class SlaServiceAsyncStub(SlaServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     PutCalendar: _aio.UnaryUnaryMultiCallable[_sla_pb2.PutCalendarRequest, _sla_pb2.CalendarRecord]  # type: ignore[assignment]
-    """Creates or replaces a calendar (by its "id")."""
+    """Creates or replaces a calendar (by its "id"). Open tickets counting in a changed calendar
+    keep the business time counted so far and count in the new hours from now on.
+    """
+    DeleteCalendar: _aio.UnaryUnaryMultiCallable[_sla_pb2.DeleteCalendarRequest, _sla_pb2.DeleteCalendarResponse]  # type: ignore[assignment]
+    """Removes a calendar. Refused with FAILED_PRECONDITION while a policy names it (the
+    message lists them) or an open ticket still counts in it; NOT_FOUND for an unknown id.
+    """
     ListCalendars: _aio.UnaryUnaryMultiCallable[_sla_pb2.ListCalendarsRequest, _sla_pb2.ListCalendarsResponse]  # type: ignore[assignment]
     PutPolicy: _aio.UnaryUnaryMultiCallable[_sla_pb2.PutPolicyRequest, _sla_pb2.PolicyRecord]  # type: ignore[assignment]
     """Creates or replaces a policy (by its "id"); policies apply in ("order", "id") order.
     Open tickets under a changed policy are measured against it from now on, keeping the
     business time already elapsed.
+    """
+    DeletePolicy: _aio.UnaryUnaryMultiCallable[_sla_pb2.DeletePolicyRequest, _sla_pb2.DeletePolicyResponse]  # type: ignore[assignment]
+    """Removes a policy. Each open ticket under it gets the policy the remaining ones select
+    for it (none: measured without targets), keeping the business time already elapsed, as
+    after an edit. NOT_FOUND for an unknown id.
     """
     ListPolicies: _aio.UnaryUnaryMultiCallable[_sla_pb2.ListPoliciesRequest, _sla_pb2.ListPoliciesResponse]  # type: ignore[assignment]
     GetTicketSla: _aio.UnaryUnaryMultiCallable[_sla_pb2.GetTicketSlaRequest, _sla_pb2.TicketSla]  # type: ignore[assignment]
@@ -93,7 +115,19 @@ class SlaServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _sla_pb2.PutCalendarRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_sla_pb2.CalendarRecord, _abc.Awaitable[_sla_pb2.CalendarRecord]]:
-        """Creates or replaces a calendar (by its "id")."""
+        """Creates or replaces a calendar (by its "id"). Open tickets counting in a changed calendar
+        keep the business time counted so far and count in the new hours from now on.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteCalendar(
+        self,
+        request: _sla_pb2.DeleteCalendarRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sla_pb2.DeleteCalendarResponse, _abc.Awaitable[_sla_pb2.DeleteCalendarResponse]]:
+        """Removes a calendar. Refused with FAILED_PRECONDITION while a policy names it (the
+        message lists them) or an open ticket still counts in it; NOT_FOUND for an unknown id.
+        """
 
     @_abc_1.abstractmethod
     def ListCalendars(
@@ -111,6 +145,17 @@ class SlaServiceServicer(metaclass=_abc_1.ABCMeta):
         """Creates or replaces a policy (by its "id"); policies apply in ("order", "id") order.
         Open tickets under a changed policy are measured against it from now on, keeping the
         business time already elapsed.
+        """
+
+    @_abc_1.abstractmethod
+    def DeletePolicy(
+        self,
+        request: _sla_pb2.DeletePolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sla_pb2.DeletePolicyResponse, _abc.Awaitable[_sla_pb2.DeletePolicyResponse]]:
+        """Removes a policy. Each open ticket under it gets the policy the remaining ones select
+        for it (none: measured without targets), keeping the business time already elapsed, as
+        after an edit. NOT_FOUND for an unknown id.
         """
 
     @_abc_1.abstractmethod
