@@ -214,8 +214,17 @@ async def _commit_group_at_end(bootstrap: str, group: str, topic: str) -> None:
     )
     await consumer.start()
     try:
-        cluster = await consumer._client.fetch_all_metadata()
-        partitions = [TopicPartition(topic, p) for p in cluster.partitions_for_topic(topic) or ()]
+        partitions: list[TopicPartition] = []
+        # A topic created a moment ago may not show its partitions in the metadata yet.
+        for _ in range(100):
+            cluster = await consumer._client.fetch_all_metadata()
+            known = cluster.partitions_for_topic(topic) or ()
+            partitions = [TopicPartition(topic, p) for p in known]
+            if partitions:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise RuntimeError(f"Kafka shows no partitions of {topic}")
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         await consumer.commit({tp: offset for tp, offset in ends.items()})
