@@ -17,7 +17,7 @@ import random
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -282,7 +282,7 @@ class NotificationCommands:
     async def sweep(self) -> None:
         """Reads the deliveries: pending ones not held here are taken on; digests due are
         recorded."""
-        for doc in await self._store.pending():
+        for doc in await self._store.with_status("pending"):
             self._ready.setdefault(doc["_id"], doc)
         await self.send_digests()
 
@@ -313,10 +313,7 @@ class NotificationCommands:
             not doc.get("digest")
             and decide(list(recent), now, limit=self._limit, window=self._window) == Verdict.HOLD
         ):
-            await self._record(
-                doc["_id"],
-                lambda: self._store.update(doc["_id"], {"status": "held", "held_at": now}),
-            )
+            await self._record(doc["_id"], {"status": "held", "held_at": now})
             HELD.labels(doc["channel"]).inc()
             return
         attempts = int(doc.get("attempts", 0)) + 1
@@ -327,19 +324,19 @@ class NotificationCommands:
             return
         recent.append(now)
         sent_at = _now()
-        await self._record(doc["_id"], lambda: self._store.mark_sent(doc["_id"], attempts, sent_at))
+        await self._record(doc["_id"], {"status": "sent", "attempts": attempts, "sent_at": sent_at})
         SENT.labels(doc["channel"]).inc()
         if doc.get("event_time"):
             LATENCY.labels(doc["channel"]).observe(
                 max(0.0, (sent_at - _utc(doc["event_time"])).total_seconds())
             )
 
-    async def _record(self, delivery_id: str, write: Callable[[], Awaitable[None]]) -> None:
+    async def _record(self, delivery_id: str, fields: dict[str, Any]) -> None:
         """Writes an attempt's outcome, trying again (0.1 s, doubling to 2 s) while MongoDB
         is busy or away."""
         for tries in range(1, RECORD_TRIES + 1):
             try:
-                await write()
+                await self._store.update(delivery_id, fields)
                 return
             except PyMongoError:
                 if tries == RECORD_TRIES:
@@ -357,12 +354,14 @@ class NotificationCommands:
                 "next_at": _now() + timedelta(seconds=wait),
                 "last_error": failure.reason[:1000],
             }
-            await self._record(doc["_id"], lambda: self._store.update(doc["_id"], fields))
+            await self._record(doc["_id"], fields)
             self._hand_over({**doc, **fields})
             RETRIED.labels(channel).inc()
             return
-        dead = {"status": "dead", "attempts": attempts, "last_error": failure.reason[:1000]}
-        await self._record(doc["_id"], lambda: self._store.update(doc["_id"], dead))
+        await self._record(
+            doc["_id"],
+            {"status": "dead", "attempts": attempts, "last_error": failure.reason[:1000]},
+        )
         DEAD.labels(channel).inc()
         log.warning("delivery_dead", id=doc["_id"], reason=failure.reason)
         if self._broker is not None:
