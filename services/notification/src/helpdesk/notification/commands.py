@@ -248,11 +248,11 @@ class NotificationCommands:
         next_sweep = 0.0
         while not self._stopping:
             if time.monotonic() >= next_sweep:
-                # A failed sweep (MongoDB away) is tried again soon, not a full period later.
-                next_sweep = time.monotonic() + min(sweep_seconds, 1.0)
+                # A failed sweep waits a full period too: on FerretDB it is a scan that may
+                # time out under load, and trying again at once piles scans up.
+                next_sweep = time.monotonic() + sweep_seconds
                 try:
                     await self.sweep()
-                    next_sweep = time.monotonic() + sweep_seconds
                 except Exception:
                     log.exception("delivery_sweep_failed")
             try:
