@@ -105,6 +105,14 @@ bench-routing: install  ## benchmark: created -> assigned latency and routing de
 bench-sla: install  ## benchmark: SLA timers firing lag and service memory, TIMERS armed (default 1,000,000)
 	$(PY) -m benchmarks.sla_timers --timers $${TIMERS:-1000000}
 
+.PHONY: bench-notification
+bench-notification: install  ## benchmark: notifications per second and event -> delivered p50/p99 (EVENTS steady at RATE/s, BURST at once)
+	$(PY) -m benchmarks.notification --events $${EVENTS:-2000} --rate $${RATE:-20} --burst $${BURST:-2000}
+
+.PHONY: fault-notification
+fault-notification: install  ## fault run: EVENTS notification events (default 10,000) through SIGKILLs and a Kafka restart, each delivered once
+	$(PY) -m benchmarks.notification_faults --events $${EVENTS:-10000}
+
 .PHONY: bench-knowledge
 bench-knowledge: install  ## benchmark: knowledge search over 100,000 articles (build time, p50/p99)
 	$(PY) -m benchmarks.knowledge_search

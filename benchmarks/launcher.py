@@ -23,12 +23,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[1]
 INFRA_SCRIPT = ROOT / "deploy" / "local" / "infra.sh"
-LOCAL_DIR = ROOT / ".local" / "bench"
 # Apart from `make run` (9092/27017) and the integration tests (19092/37017), so that a
-# benchmark can run while either is up.
-KAFKA_PORT = 29092
-KAFKA_CONTROLLER_PORT = 29093
-MONGODB_PORT = 47017
+# benchmark can run while either is up; two benchmark runs on one machine pick different
+# ports and data folders with HELPDESK_BENCH_PORT_OFFSET (e.g. 100).
+_OFFSET = int(os.environ.get("HELPDESK_BENCH_PORT_OFFSET", "0"))
+LOCAL_DIR = ROOT / ".local" / (f"bench-{_OFFSET}" if _OFFSET else "bench")
+KAFKA_PORT = 29092 + _OFFSET
+KAFKA_CONTROLLER_PORT = 29093 + _OFFSET
+MONGODB_PORT = 47017 + _OFFSET
 
 
 class LaunchError(Exception):
@@ -104,6 +106,14 @@ def infrastructure() -> Iterator[Infra]:
         stopped = _infra_script("down", quiet=True)
         if stopped.returncode != 0:
             print(f"infra.sh down failed:\n{stopped.stdout}\n{stopped.stderr}", file=sys.stderr)
+
+
+def restart_kafka() -> None:
+    """Stops the private broker and starts it again on the same data (fault runs)."""
+    for command in ("kafka-stop", "kafka-start"):
+        done = _infra_script(command, quiet=True)
+        if done.returncode != 0:
+            raise LaunchError(f"infra.sh {command} failed:\n{done.stdout}\n{done.stderr}")
 
 
 def free_port() -> int:
@@ -207,6 +217,12 @@ class ServiceProcess:
                 self._process.kill()
                 self._process.wait()
         return self._process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: no drain, no goodbye (fault runs)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
 
     def log_tail(self, lines: int = 40) -> str:
         try:

@@ -4,10 +4,13 @@
 #     Maven Central, run with the machine's Java 17+;
 #   - FerretDB v1 (MongoDB wire protocol, SQLite backend) built from its Go module.
 #
-# Usage: deploy/local/infra.sh install|up|down|status|env
+# Usage: deploy/local/infra.sh install|up|down|status|env|kafka-stop|kafka-start
 #   install  fetch Kafka jars and build FerretDB into $ROOT/.cache (skipped when cached)
 #   up       install, then start both in the background and wait until they answer
 #   down     stop both (SIGTERM, then SIGKILL after 20 s), by their own pid files
+#   kafka-stop / kafka-start
+#            stop only the broker, start it again on the same data and ports (fault tests:
+#            a broker restart under clients that keep running)
 #   status   say per component whether it runs; exit 0 when all run, 3 otherwise
 #   env      print the endpoints as shell assignments (eval "$(infra.sh env)")
 #
@@ -394,8 +397,10 @@ case "${1:-}" in
   down) cmd_down ;;
   status) cmd_status ;;
   env) print_env ;;
+  kafka-stop) stop_one kafka ;;
+  kafka-start) start_kafka ;;
   *)
-    echo "usage: $0 install|up|down|status|env" >&2
+    echo "usage: $0 install|up|down|status|env|kafka-stop|kafka-start" >&2
     exit 2
     ;;
 esac

@@ -46,6 +46,8 @@ TEST_MONGODB_PORT = 37017 + _OFFSET
 class Infra:
     kafka: str
     mongodb_uri: str
+    # True when this session started them (so a test may restart its Kafka).
+    private: bool = False
 
 
 def _reachable(host_port: str) -> bool:
@@ -55,6 +57,27 @@ def _reachable(host_port: str) -> bool:
             return True
     except OSError:
         return False
+
+
+def _infra_env() -> dict[str, str]:
+    """deploy/local/infra.sh's settings for this session's private servers."""
+    return {
+        **os.environ,
+        "HELPDESK_LOCAL_DIR": str(TEST_LOCAL_DIR),
+        "HELPDESK_LOCAL_KAFKA_PORT": str(TEST_KAFKA_PORT),
+        "HELPDESK_LOCAL_KAFKA_CONTROLLER_PORT": str(TEST_KAFKA_CONTROLLER_PORT),
+        "HELPDESK_LOCAL_MONGODB_PORT": str(TEST_MONGODB_PORT),
+    }
+
+
+def restart_private_kafka() -> None:
+    """Stops this session's broker and starts it on the same data; returns once it answers,
+    so that the tests after the caller find it healthy."""
+    for command in ("kafka-stop", "kafka-start"):
+        done = subprocess.run(
+            [str(INFRA), command], env=_infra_env(), capture_output=True, text=True
+        )
+        assert done.returncode == 0, f"infra.sh {command}:\n{done.stdout}\n{done.stderr}"
 
 
 @pytest.fixture(scope="session")
@@ -72,13 +95,7 @@ def infra() -> Iterator[Infra]:
         yield Infra(kafka=given_kafka, mongodb_uri=given_mongo)
         return
 
-    env = {
-        **os.environ,
-        "HELPDESK_LOCAL_DIR": str(TEST_LOCAL_DIR),
-        "HELPDESK_LOCAL_KAFKA_PORT": str(TEST_KAFKA_PORT),
-        "HELPDESK_LOCAL_KAFKA_CONTROLLER_PORT": str(TEST_KAFKA_CONTROLLER_PORT),
-        "HELPDESK_LOCAL_MONGODB_PORT": str(TEST_MONGODB_PORT),
-    }
+    env = _infra_env()
     # A fresh start every session: no state leaks from an earlier run.
     subprocess.run([str(INFRA), "down"], env=env, check=False, capture_output=True)
     shutil.rmtree(TEST_LOCAL_DIR, ignore_errors=True)
@@ -95,6 +112,7 @@ def infra() -> Iterator[Infra]:
         yield Infra(
             kafka=f"127.0.0.1:{TEST_KAFKA_PORT}",
             mongodb_uri=f"mongodb://127.0.0.1:{TEST_MONGODB_PORT}/",
+            private=True,
         )
     finally:
         subprocess.run([str(INFRA), "down"], env=env, check=False, capture_output=True)
@@ -352,7 +370,7 @@ def make_notification(infra: Infra, tmp_path: Path) -> Iterator[Any]:
             HELPDESK_NOTIFICATION_CONSUMER_GROUP=group,
             HELPDESK_RETRY_BASE_SECONDS="0.2",
             HELPDESK_RETRY_CAP_SECONDS="1",
-            HELPDESK_DELIVERY_POLL_SECONDS="0.2",
+            HELPDESK_DELIVERY_SWEEP_SECONDS="1",
             **extra,
         )
         service = ServiceProcess("notification", env, port, tmp_path / f"notification-{port}.log")

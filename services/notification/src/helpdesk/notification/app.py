@@ -80,7 +80,7 @@ async def main() -> None:
     await broker.start()
     lag = consumer_lag_from(settings, broker)
     lag.start()
-    worker = asyncio.create_task(commands.run(settings.delivery_poll_seconds), name="deliveries")
+    worker = asyncio.create_task(commands.run(settings.delivery_sweep_seconds), name="deliveries")
 
     health_checks = dependency_checks(mongo, broker)
     server = GrpcServer(
@@ -103,8 +103,13 @@ async def main() -> None:
     await server.stop(settings.shutdown_grace_seconds)
     log.info("stopping_consumers")
     await asyncio.gather(*(subscriber.stop() for subscriber in broker.subscribers))
-    # Deliveries in flight finish or stay pending for the next start: nothing is lost.
-    worker.cancel()
+    # Attempts in flight finish (within the grace); what is not sent stays pending for the
+    # next start: nothing is lost.
+    commands.stop()
+    try:
+        await asyncio.wait_for(worker, timeout=settings.shutdown_grace_seconds)
+    except TimeoutError:
+        log.warning("deliveries_cut_short")
     with contextlib.suppress(asyncio.CancelledError):
         await worker
     await senders.close()

@@ -2,12 +2,19 @@
 hears what, in which words), record each as a delivery keyed by event, recipient and
 channel (the record is the dedup and the promise), then a worker sends what is due,
 retrying passing failures with backoff and parking the rest on the dead-letter topic.
+
+The worker is handed new deliveries, replays and retries in memory and does not read the
+deliveries for them: on FerretDB a read by status scans the whole collection, every sent
+delivery included, so reading per event made each round slower than the last. It reads
+them only now and then (a sweep): for pending ones it does not hold (left by a crash or
+another replica) and held ones whose digest is due.
 """
 
 import asyncio
 import contextlib
 import json
 import random
+import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
@@ -16,6 +23,7 @@ from typing import Any
 
 from faststream.kafka import KafkaBroker
 from opentelemetry import trace
+from pymongo.errors import PyMongoError
 
 from helpdesk.core.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from helpdesk.core.kafka import dead_letter_topic
@@ -60,6 +68,10 @@ log = get_logger(__name__)
 
 # At most this many sends at once (SMTP and HTTP round trips overlap).
 CONCURRENT_SENDS = 16
+# An attempt's outcome is written this many times at most while MongoDB is busy or away
+# (FerretDB on SQLite answers "database is locked" under write load): an outcome not
+# written leaves the delivery pending, and a message already sent would be sent again.
+RECORD_TRIES = 8
 
 
 class NotificationCommands:
@@ -99,7 +111,9 @@ class NotificationCommands:
         # What this replica sent to each recipient lately, for flood control.
         self._sent: dict[str, deque[datetime]] = defaultdict(deque)
         self._wake = asyncio.Event()
-        self._busy: set[str] = set()
+        # Deliveries this replica will attempt, by id, with their next_at.
+        self._ready: dict[str, dict[str, Any]] = {}
+        self._stopping = False
 
     # ---- admin
 
@@ -185,7 +199,7 @@ class NotificationCommands:
             raise FailedPrecondition(f"delivery {delivery_id} is {doc['status']}, not dead")
         fields = {"status": "pending", "attempts": 0, "next_at": _now(), "last_error": ""}
         await self._store.update(delivery_id, fields)
-        self._wake.set()
+        self._hand_over({**doc, **fields})
         return {**doc, **fields}
 
     # ---- events in
@@ -205,13 +219,13 @@ class NotificationCommands:
         for notice in notices:
             context = self._context(facts, notice)
             rendered = render(notice.template, notice.language, context, overrides)
-            earlier = await self._store.claim(_delivery(notice, rendered, event_time))
+            delivery = _delivery(notice, rendered, event_time)
+            earlier = await self._store.claim(delivery)
             if earlier is None:
                 fresh += 1
+                self._hand_over(delivery)
             else:
                 DUPLICATES.inc()
-        if fresh:
-            self._wake.set()
         return fresh
 
     def _context(self, facts: Facts, notice: Notice) -> dict[str, Any]:
@@ -225,38 +239,71 @@ class NotificationCommands:
 
     # ---- the worker
 
-    async def run(self, poll_seconds: float) -> None:
-        """Sends what is due, for ever; wakes at once when new notices are recorded."""
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
-            self._wake.clear()
+    def _hand_over(self, doc: dict[str, Any]) -> None:
+        """The worker attempts this delivery at its next_at, without reading it again."""
+        self._ready[doc["_id"]] = doc
+        self._wake.set()
+
+    async def run(self, sweep_seconds: float) -> None:
+        """Sends what is due, for ever: at once what is handed over, and what a sweep finds
+        at start and every `sweep_seconds`."""
+        next_sweep = 0.0
+        while not self._stopping:
+            if time.monotonic() >= next_sweep:
+                # A failed sweep waits a full period too: on FerretDB it is a scan that may
+                # time out under load, and trying again at once piles scans up.
+                next_sweep = time.monotonic() + sweep_seconds
+                try:
+                    await self.sweep()
+                except Exception:
+                    log.exception("delivery_sweep_failed")
             try:
                 await self.send_due()
-                await self.send_digests()
             except Exception:
                 log.exception("delivery_round_failed")
+            wait = min(next_sweep - time.monotonic(), self._next_due_in())
+            if wait > 0 and not self._stopping:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            self._wake.clear()
+
+    def stop(self) -> None:
+        """The worker ends after the attempts in flight: cancelling one the receiver has
+        already taken would leave it pending, to be sent again at the next start."""
+        self._stopping = True
+        self._wake.set()
+
+    def _next_due_in(self) -> float:
+        """Seconds until the earliest delivery held in memory is due (inf: none)."""
+        if not self._ready:
+            return float("inf")
+        now = _now()
+        earliest = min(_utc(d.get("next_at") or now) for d in self._ready.values())
+        return max(0.0, (earliest - now).total_seconds())
+
+    async def sweep(self) -> None:
+        """Reads the deliveries: pending ones not held here are taken on; digests due are
+        recorded."""
+        for doc in await self._store.with_status("pending"):
+            self._ready.setdefault(doc["_id"], doc)
+        await self.send_digests()
 
     async def send_due(self) -> None:
-        now = _now()
-        ready = [
-            d
-            for d in due(await self._store.with_status("pending"), now)
-            if d["_id"] not in self._busy
-        ]
+        ready = due(list(self._ready.values()), _now())
+        for doc in ready:
+            del self._ready[doc["_id"]]
         semaphore = asyncio.Semaphore(CONCURRENT_SENDS)
 
         async def one(doc: dict[str, Any]) -> None:
             async with semaphore:
-                await self._attempt(doc)
+                try:
+                    await self._attempt(doc)
+                except Exception:
+                    # MongoDB away while recording the outcome: the next sweep finds it
+                    # pending and tries again.
+                    log.exception("delivery_attempt_failed", id=doc["_id"])
 
-        for doc in ready:
-            self._busy.add(doc["_id"])
-        try:
-            await asyncio.gather(*(one(doc) for doc in ready))
-        finally:
-            for doc in ready:
-                self._busy.discard(doc["_id"])
+        await asyncio.gather(*(one(doc) for doc in ready))
 
     async def _attempt(self, doc: dict[str, Any]) -> None:
         now = _now()
@@ -268,7 +315,7 @@ class NotificationCommands:
             not doc.get("digest")
             and decide(list(recent), now, limit=self._limit, window=self._window) == Verdict.HOLD
         ):
-            await self._store.update(doc["_id"], {"status": "held", "held_at": now})
+            await self._record(doc["_id"], {"status": "held", "held_at": now})
             HELD.labels(doc["channel"]).inc()
             return
         attempts = int(doc.get("attempts", 0)) + 1
@@ -289,31 +336,41 @@ class NotificationCommands:
                 return
         recent.append(now)
         sent_at = _now()
-        await self._store.update(
-            doc["_id"], {"status": "sent", "attempts": attempts, "sent_at": sent_at}
-        )
+        await self._record(doc["_id"], {"status": "sent", "attempts": attempts, "sent_at": sent_at})
         SENT.labels(doc["channel"]).inc()
         if doc.get("event_time"):
             LATENCY.labels(doc["channel"]).observe(
                 max(0.0, (sent_at - _utc(doc["event_time"])).total_seconds())
             )
 
+    async def _record(self, delivery_id: str, fields: dict[str, Any]) -> None:
+        """Writes an attempt's outcome, trying again (0.1 s, doubling to 2 s) while MongoDB
+        is busy or away."""
+        for tries in range(1, RECORD_TRIES + 1):
+            try:
+                await self._store.update(delivery_id, fields)
+                return
+            except PyMongoError:
+                if tries == RECORD_TRIES:
+                    raise
+                log.warning("delivery_record_retry", id=delivery_id, tries=tries)
+                await asyncio.sleep(min(2.0, 0.1 * 2 ** (tries - 1)))
+
     async def _failed(self, doc: dict[str, Any], attempts: int, failure: DeliveryFailed) -> None:
         channel = doc["channel"]
         FAILED.labels(channel, failure.kind.value).inc()
         if failure.kind is Failure.TRANSIENT and attempts < self._max_attempts:
             wait = backoff(attempts, base=self._retry_base, cap=self._retry_cap, rng=self._rng)
-            await self._store.update(
-                doc["_id"],
-                {
-                    "attempts": attempts,
-                    "next_at": _now() + timedelta(seconds=wait),
-                    "last_error": failure.reason[:1000],
-                },
-            )
+            fields = {
+                "attempts": attempts,
+                "next_at": _now() + timedelta(seconds=wait),
+                "last_error": failure.reason[:1000],
+            }
+            await self._record(doc["_id"], fields)
+            self._hand_over({**doc, **fields})
             RETRIED.labels(channel).inc()
             return
-        await self._store.update(
+        await self._record(
             doc["_id"],
             {"status": "dead", "attempts": attempts, "last_error": failure.reason[:1000]},
         )
@@ -351,7 +408,7 @@ class NotificationCommands:
                 "digest": [d["_id"] for d in held],
             }
             if await self._store.claim(doc) is None:
-                self._wake.set()
+                self._hand_over(doc)
             for d in held:
                 await self._store.update(d["_id"], {"status": "digested", "digest_id": key})
             log.info(

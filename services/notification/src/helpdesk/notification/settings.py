@@ -40,5 +40,7 @@ class NotificationSettings(ServiceSettings):
     # held and sent as one digest when the window has passed.
     throttle_limit: int = Field(default=5, ge=1)
     throttle_window_seconds: float = Field(default=300.0, gt=0)
-    # How often the worker looks for deliveries due (new ones are sent at once).
-    delivery_poll_seconds: float = Field(default=1.0, gt=0)
+    # How often the worker reads the deliveries for pending ones it was not handed (left by
+    # a crash or another replica) and held ones due as a digest. New ones, retries and
+    # replays are sent at once without it; on FerretDB each such read scans the collection.
+    delivery_sweep_seconds: float = Field(default=30.0, gt=0)

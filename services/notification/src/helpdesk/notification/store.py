@@ -94,11 +94,16 @@ class NotificationStore:
         return {(t.key, t.language): t for t in found}
 
     async def claim(self, delivery: Document) -> Document | None:
-        """Records a notice to send; the delivery already recorded under its key, if any."""
+        """Records a notice to send; the delivery already recorded under its key, if any.
+        A repeat is counted on the delivery (`repeats`), so how often redelivered events
+        were caught survives restarts, unlike the process's metric."""
         try:
             await self.deliveries.insert_one(delivery)
         except DuplicateKeyError:
-            return await self.deliveries.find_one({"_id": delivery["_id"]}) or {}
+            earlier = await self.deliveries.find_one_and_update(
+                {"_id": delivery["_id"]}, {"$inc": {"repeats": 1}}
+            )
+            return earlier or {}
         return None
 
     async def delivery(self, delivery_id: str) -> Document | None:
