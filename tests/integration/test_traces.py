@@ -55,6 +55,7 @@ async def test_create_ticket_is_one_trace_from_call_to_kafka(make_intake: Any) -
 # OTLP span kinds (opentelemetry.proto.trace.v1.Span.SpanKind).
 SERVER, CLIENT, PRODUCER, CONSUMER = 2, 3, 4, 5
 ASSIGN = "/helpdesk.api.tickets.v1.TicketService/AssignTicket"
+SUGGEST = "/helpdesk.api.knowledge.v1.KnowledgeService/SuggestArticles"
 TICKETS_TOPIC = "helpdesk.tickets.events.v1"
 SLA_TOPIC = "helpdesk.sla.events.v1"
 
@@ -143,7 +144,12 @@ def rpc(span: Span, kind: int, method: str) -> None:
 
 
 async def test_a_ticket_is_one_trace_through_every_service(
-    infra: Any, make_intake: Any, make_routing: Any, make_sla: Any, make_notification: Any
+    infra: Any,
+    make_intake: Any,
+    make_routing: Any,
+    make_sla: Any,
+    make_notification: Any,
+    make_knowledge: Any,
 ) -> None:
     box = Mailbox()
     smtp = Controller(box, hostname="127.0.0.1", port=free_port())
@@ -155,7 +161,14 @@ async def test_a_ticket_is_one_trace_through_every_service(
                 "OTEL_EXPORTER_OTLP_INSECURE": "true",
                 "OTEL_BSP_SCHEDULE_DELAY": "200",
             }
-            intake = make_intake(**otel)
+            knowledge = make_knowledge(**otel)
+            knowledge.start()
+            await knowledge.wait_serving()
+            intake = make_intake(
+                HELPDESK_KNOWLEDGE_TARGET=knowledge.target,
+                HELPDESK_KNOWLEDGE_DEADLINE_SECONDS="5",
+                **otel,
+            )
             intake.start()
             await intake.wait_serving()
             routing = make_routing(
@@ -214,12 +227,19 @@ async def test_a_ticket_is_one_trace_through_every_service(
         smtp.stop()
 
     tree = Tree(spans)
-    assert {s.service for s in spans} == {"intake", "routing", "sla", "notification"}
+    assert {s.service for s in spans} == {"intake", "knowledge", "routing", "sla", "notification"}
     # One tree: the only span without its parent in the trace is intake's CreateTicket,
     # whose parent is the caller's span.
     (root,) = tree.orphans()
     assert (root.service, root.name, root.parent_id) == ("intake", CREATE, caller_span)
     rpc(root, SERVER, "CreateTicket")
+
+    # intake -> knowledge: the suggestions for the new ticket are asked within its call.
+    ask = tree.one("intake", SUGGEST)
+    answer = tree.one("knowledge", SUGGEST)
+    assert (ask.kind, ask.parent_id) == (CLIENT, root.span_id)
+    assert (answer.kind, answer.parent_id) == (SERVER, ask.span_id)
+    assert answer.attributes["rpc.service"] == "helpdesk.api.knowledge.v1.KnowledgeService"
 
     # intake -> Kafka -> routing: the consumer continues the trace from the headers.
     routed = consumed(tree, "routing", TICKETS_TOPIC, "helpdesk.ticket.created.v1")
