@@ -434,7 +434,6 @@ _PARKED = (
 
 
 def _delivery(notice: Notice, rendered: Rendered, event_time: datetime) -> dict[str, Any]:
-    now = _now()
     return {
         "_id": f"{notice.event_id}:{notice.recipient}:{notice.channel.value}",
         "event_id": notice.event_id,
@@ -445,28 +444,30 @@ def _delivery(notice: Notice, rendered: Rendered, event_time: datetime) -> dict[
         "channel": notice.channel.value,
         "address": notice.address,
         "language": notice.language,
-        "subject": rendered.subject,
-        "text": rendered.text,
-        "html": rendered.html,
-        "status": "pending",
-        "attempts": 0,
-        "next_at": now,
-        "created_at": now,
         "event_time": store_precision(event_time),
-        "last_error": "",
         # The event's consumer span: the send continues its trace.
         "traceparent": current_traceparent(),
+        **_unsent(rendered),
     }
 
 
 def _delivery_fields(first: dict[str, Any], rendered: Rendered) -> dict[str, Any]:
-    now = _now()
     return {
         **{
             k: first[k]
             for k in ("event_id", "ticket_id", "recipient", "channel", "address", "language")
         },
         "audience": first.get("audience", ""),
+        "event_time": first.get("event_time"),
+        "traceparent": first.get("traceparent", ""),
+        **_unsent(rendered),
+    }
+
+
+def _unsent(rendered: Rendered) -> dict[str, Any]:
+    """The message of a delivery and the state of one not tried yet."""
+    now = _now()
+    return {
         "subject": rendered.subject,
         "text": rendered.text,
         "html": rendered.html,
@@ -474,9 +475,7 @@ def _delivery_fields(first: dict[str, Any], rendered: Rendered) -> dict[str, Any
         "attempts": 0,
         "next_at": now,
         "created_at": now,
-        "event_time": first.get("event_time"),
         "last_error": "",
-        "traceparent": first.get("traceparent", ""),
     }
 
 
