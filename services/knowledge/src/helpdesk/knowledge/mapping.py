@@ -11,17 +11,17 @@ from helpdesk.api.knowledge.v1 import knowledge_pb2
 from helpdesk.api.tickets.v1 import tickets_pb2
 from helpdesk.core.ticket_words import category_of, priority_of, status_of
 from helpdesk.knowledge.domain.articles import (
+    ARTICLE_FIELDS,
     Article,
     ArticleVersion,
     TicketReply,
+    dump_article,
     load_article,
 )
 from helpdesk.knowledge.domain.feedback import Figures
 from helpdesk.knowledge.domain.macros import Macro, RenderedMacro
 from helpdesk.knowledge.search import Hit, Snippet, Suggestion
 
-# The fields of ArticleContent an author writes, in the order of the message.
-CONTENT_FIELDS = ("id", "title", "body", "language", "category", "tags", "visibility")
 ROLES = {
     common_pb2.ACTOR_ROLE_REQUESTER: "requester",
     common_pb2.ACTOR_ROLE_AGENT: "agent",
@@ -49,15 +49,8 @@ def content_to_raw(content: knowledge_pb2.ArticleContent) -> dict[str, Any]:
 
 def article_to_raw(article: Article) -> dict[str, Any]:
     """What an author wrote of an existing article, as a payload."""
-    return {
-        "id": article.id,
-        "title": article.title,
-        "body": article.body,
-        "language": article.language.value,
-        "category": article.category,
-        "tags": list(article.tags),
-        "visibility": article.visibility.value,
-    }
+    stored = dump_article(article)
+    return {field: stored[field] for field in ARTICLE_FIELDS}
 
 
 def article_to_proto(article: Article) -> knowledge_pb2.Article:
