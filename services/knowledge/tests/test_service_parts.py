@@ -251,3 +251,14 @@ def test_a_macro_sees_what_the_ticket_has_and_none_for_what_it_lacks() -> None:
     }
     assert context["agent"] == {"name": "Boris", "email": None}
     assert context["team"] == {"name": "network"}
+
+
+def test_an_index_built_from_the_store_ignores_older_events() -> None:
+    live = LiveIndex()
+    published, _ = publish(article(), by="agent-7", now=NOW)
+
+    live.build([(published, 4)])
+
+    assert not live.apply(article(), 3, "event")
+    assert [h.article.id for h in live.index.search("vpn").hits] == ["vpn-setup"]
+    assert live.apply(replace(published, title="Printer setup", body="Paper."), 5, "event")

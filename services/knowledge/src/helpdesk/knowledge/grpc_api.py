@@ -7,7 +7,7 @@ import grpc
 
 from helpdesk.api.knowledge.v1 import knowledge_pb2, knowledge_pb2_grpc
 from helpdesk.core.errors import FieldViolation, InvalidArgument
-from helpdesk.knowledge.commands import KnowledgeCommands, statuses_of
+from helpdesk.knowledge.commands import KnowledgeCommands
 from helpdesk.knowledge.domain.articles import ArticleStatus, Language, Visibility
 from helpdesk.knowledge.domain.feedback import FeedbackKind
 from helpdesk.knowledge.mapping import (
@@ -187,7 +187,7 @@ def search_request(
             offset = int(token)
     statuses: frozenset[ArticleStatus] = frozenset()
     try:
-        statuses = statuses_of(list(request.statuses))
+        statuses = _statuses(list(request.statuses))
     except InvalidArgument as error:
         problems.extend(error.violations)
     if problems:
@@ -214,3 +214,18 @@ def _choice(enum: type[E], value: str, where: str, problems: list[FieldViolation
         allowed = ", ".join(member.value for member in enum)
         problems.append(FieldViolation(where, f"must be {allowed} or empty; got {value!r}"))
         return None
+
+
+_STATUSES = {s.value: s for s in ArticleStatus}
+
+
+def _statuses(values: list[str]) -> frozenset[ArticleStatus]:
+    """Search statuses from a request; empty means published. InvalidArgument names a bad one."""
+    if not values:
+        return frozenset({ArticleStatus.PUBLISHED})
+    bad = [v for v in values if v not in _STATUSES]
+    if bad:
+        raise InvalidArgument(
+            [FieldViolation("statuses", f"must be draft, published or archived; got {bad[0]!r}")]
+        )
+    return frozenset(_STATUSES[v] for v in values)
