@@ -46,7 +46,6 @@ from helpdesk.sla.domain.clocks import (
     reporting_calendar,
     status_of,
     warn_at,
-    whole_second_up,
 )
 from helpdesk.sla.domain.policy import Conditions, Metric, Policy, TicketFacts, parse_policy
 
@@ -889,12 +888,3 @@ def test_counted_and_paused_time_add_up_to_the_business_time_since_opening(
     assert elapsed(clock, calendar, now) + paused_time(clock, calendar, now) == (
         business_time_between(calendar, start, now)
     )
-
-
-@given(st.datetimes(timezones=st.just(UTC)))
-def test_a_timer_wakes_at_or_after_its_deadline_and_within_a_second(at: datetime) -> None:
-    woken = whole_second_up(at)
-    assert woken.microsecond == 0
-    assert at <= woken < at + timedelta(seconds=1)
-    # The due minute of the wake-up never comes before the deadline's.
-    assert due_bucket(woken) >= due_bucket(at)

@@ -2,7 +2,7 @@
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from pymongo.errors import PyMongoError
 
@@ -12,33 +12,20 @@ from helpdesk.sla.timers import TimerQueue
 
 
 class Store:
-    """Every bucket holds the given tickets' due deadlines; the reads of the start and the
-    sweeps of the ticket documents (range reads) may fail."""
+    """Every read-ahead minute holds the given tickets' due deadlines; sweeps may fail."""
 
-    def __init__(self, ticket_ids: list[str], *, range_reads_fail: bool) -> None:
+    def __init__(self, ticket_ids: list[str], *, sweeps_fail: bool) -> None:
         due = datetime.now(UTC) - timedelta(seconds=1)
-        self.entries = [(due, t) for t in ticket_ids]
-        self.range_reads_fail = range_reads_fail
+        self.docs = [{"_id": t, "deadlines": [{"at": due}]} for t in ticket_ids]
+        self.sweeps_fail = sweeps_fail
 
-    async def _range_read(self) -> list[tuple[datetime, str]]:
-        if self.range_reads_fail:
+    async def due_by(self, bucket: int) -> list[dict[str, Any]]:
+        if self.sweeps_fail:
             raise PyMongoError("the range read timed out")
-        return self.entries
+        return self.docs
 
-    async def entered_by(self, minute: int) -> list[tuple[datetime, str]]:
-        return await self._range_read()
-
-    async def due_by(self, minute: int) -> list[tuple[datetime, str]]:
-        return await self._range_read()
-
-    async def forget_before(self, minute: int) -> None:
-        pass
-
-    async def forget_minute(self, minute: int) -> None:
-        pass
-
-    async def due_in(self, minute: int) -> list[tuple[datetime, str]]:
-        return self.entries
+    async def due_in(self, bucket: int) -> list[dict[str, Any]]:
+        return self.docs
 
 
 async def run_until(queue: TimerQueue, enough: asyncio.Event) -> None:
@@ -61,7 +48,7 @@ async def test_a_failing_sweep_does_not_keep_due_timers_from_firing() -> None:
         fired.append(ticket_id)
         enough.set()
 
-    store = Store(["t1"], range_reads_fail=True)
+    store = Store(["t1"], sweeps_fail=True)
     queue = TimerQueue(
         cast(SlaStore, store),
         fire,
@@ -88,7 +75,7 @@ async def test_a_passing_failure_puts_back_every_ticket_not_fired_yet() -> None:
         if len(set(fired)) == 3:
             enough.set()
 
-    store = Store(["t1", "t2", "t3"], range_reads_fail=False)
+    store = Store(["t1", "t2", "t3"], sweeps_fail=False)
     queue = TimerQueue(
         cast(SlaStore, store),
         fire,

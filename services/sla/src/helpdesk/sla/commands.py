@@ -51,7 +51,6 @@ from helpdesk.sla.domain.clocks import (
     policy_deleted,
     reporting_calendar,
     status_of,
-    whole_second_up,
 )
 from helpdesk.sla.domain.policy import Policy, TicketFacts, parse_policy, select_policy
 from helpdesk.sla.mapping import (
@@ -327,9 +326,6 @@ class SlaCommands:
                     outcome.state, where, doc, deadlines, calendars, now, event_id
                 )
                 outbox = outbox_fields(events)
-                # Entered before the state that names them: a crash in between leaves an
-                # entry that fires nothing, never a timer nobody finds.
-                await self._store.enter_timers(ticket_id, _new_timers(doc, deadlines))
                 stored = (
                     await self._store.save(ticket_id, version, fields, outbox)
                     if doc
@@ -353,7 +349,7 @@ class SlaCommands:
         event_id: str,
     ) -> dict[str, Any]:
         calendar = calendar_for(calendars, state.calendar_id)
-        buckets = sorted(due_bucket(d.at) for d in deadlines)
+        buckets = sorted({due_bucket(d.at) for d in deadlines})
         statuses = [status_of(c, calendar, now) for c in state.clocks.values()]
         dues = [d for d in (due_at(c, calendar) for c in state.clocks.values()) if d is not None]
         risk = "closed" if state.status == "closed" else "ok"
@@ -371,6 +367,7 @@ class SlaCommands:
         return {
             "state": sla_to_document(state),
             "deadlines": [deadline_to_document(d) for d in deadlines],
+            "buckets": buckets,
             "next_bucket": buckets[0] if buckets else None,
             "risk": risk,
             "next_due": min(dues) if dues else None,
@@ -493,13 +490,3 @@ def _late(clock: MetricClock) -> bool:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _new_timers(
-    doc: Mapping[str, Any] | None, deadlines: list[Deadline]
-) -> list[tuple[int, datetime]]:
-    """The (due minute, wake-up instant) to enter for deadlines not already armed in the
-    stored document."""
-    armed = {whole_second_up(d["at"]) for d in (doc or {}).get("deadlines") or ()}
-    timers = {whole_second_up(d.at) for d in deadlines} - armed
-    return [(due_bucket(at), at) for at in sorted(timers)]

@@ -15,6 +15,6 @@ class SlaSettings(ServiceSettings):
     sla_consumer_group: str = "helpdesk-sla"
     # How often due timers are looked for; a timer fires at most this late (plus work).
     timer_tick_seconds: float = Field(default=0.5, gt=0, le=10)
-    # How often the ticket documents are swept for overdue timers (a range read, spaced out
-    # to a tenth of the time when slow): the safety net behind the buckets read by `_id`.
+    # How often every overdue timer is looked for by a range read (after a crash, another
+    # replica's timers); the minute-by-minute reads are equality lookups.
     timer_sweep_seconds: float = Field(default=60.0, gt=0)

@@ -1,23 +1,13 @@
-"""The SLA service's MongoDB repository: policies, calendars, one document per ticket
-holding its SLA state, its armed timers and its outgoing events, and the timers by due
-minute.
+"""The SLA service's MongoDB repository: policies, calendars, and one document per ticket
+holding its SLA state, its armed timers and its outgoing events.
 
-A ticket's timers live in its own document (`deadlines`), so a state change, the timers
-it arms and the events it publishes are one atomic write. To be found when due, each
-timer is also entered, before that write, in a bucket document of its due minute
-(`sla_timer_buckets`, `_id` "<minute>/<shard>", the shard from the ticket id so that a
-busy minute is spread over several small documents). Reading a minute is a few lookups by
-`_id`, the one filter every MongoDB-compatible server answers from an index (FerretDB v1
-reads the whole collection for any other). An entry whose ticket has moved on fires
-nothing: the commands decide from the ticket's document. `next_bucket` on the ticket
-documents serves the periodic sweep, a range read that is the safety net.
+Timers live in the ticket's own document (`deadlines`, and `buckets`: the due minutes), so
+a state change, the timers it arms and the events it publishes are one atomic write: a
+crash can never leave a state without its timer. The hot read is an equality lookup by due
+minute (`buckets`, indexed), which MongoDB answers from the index; a range read over
+`next_bucket` runs only at start and in the periodic sweep.
 """
 
-import asyncio
-import zlib
-from collections import defaultdict
-from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
@@ -30,10 +20,8 @@ from helpdesk.sla.domain.calendar import BusinessCalendar, dump_calendar, parse_
 from helpdesk.sla.domain.policy import Policy, dump_policy, parse_policy
 
 Document = dict[str, Any]
-# Bucket documents per due minute; a minute with 100,000 timers keeps each under 200 KB.
-BUCKET_SHARDS = 16
 # What the timer loop needs of a ticket document (not its whole state).
-_TIMER_FIELDS = {"deadlines": 1}
+_TIMER_FIELDS = {"deadlines": 1, "version": 1}
 
 
 class SlaStore:
@@ -41,7 +29,6 @@ class SlaStore:
         self.policies = database["sla_policies"]
         self.calendars = database["calendars"]
         self.tickets = database["ticket_slas"]
-        self.buckets = database["sla_timer_buckets"]
         # Read for every ticket event and every firing; they change rarely.
         self._policies = Snapshot(self._load_policies)
         self._calendars = Snapshot(self._load_calendars)
@@ -50,12 +37,12 @@ class SlaStore:
         await ensure_indexes(
             self.tickets,
             [
+                IndexModel([("buckets", ASCENDING)], name="buckets"),
                 IndexModel([("next_bucket", ASCENDING)], name="next_bucket"),
                 IndexModel([("risk", ASCENDING), ("team", ASCENDING)], name="risk_team"),
                 IndexModel([("outbox_pending", ASCENDING)], name="outbox_pending"),
             ],
         )
-        await ensure_indexes(self.buckets, [IndexModel([("minute", ASCENDING)], name="minute")])
 
     # ---- policies and calendars
 
@@ -126,57 +113,14 @@ class SlaStore:
             self.tickets, ticket_id, version, {"$set": {**fields, **outbox, "version": version + 1}}
         )
 
-    # ---- timers by due minute
+    async def due_in(self, bucket: int) -> list[Document]:
+        """Tickets with a timer in this due minute (an equality lookup)."""
+        return [doc async for doc in self.tickets.find({"buckets": bucket}, _TIMER_FIELDS)]
 
-    async def enter_timers(self, ticket_id: str, timers: Iterable[tuple[int, datetime]]) -> None:
-        """Enters a ticket's timers (due minute, due instant) in their minutes' buckets."""
-        await self.enter_many((ticket_id, minute, at) for minute, at in timers)
-
-    async def enter_many(self, timers: Iterable[tuple[str, int, datetime]]) -> None:
-        """Enters timers (ticket, due minute, due instant), one write per bucket, one after
-        another (FerretDB v1 writes one at a time and answers SQLITE_BUSY to a crowd)."""
-        entries: dict[tuple[int, str], list[Document]] = defaultdict(list)
-        for ticket_id, minute, at in timers:
-            entries[(minute, bucket_id(minute, ticket_id))].append({"t": ticket_id, "at": at})
-        for (minute, doc_id), each in entries.items():
-            await self.buckets.update_one(
-                {"_id": doc_id},
-                {"$addToSet": {"timers": {"$each": each}}, "$setOnInsert": {"minute": minute}},
-                upsert=True,
-            )
-
-    async def due_in(self, minute: int) -> list[tuple[datetime, str]]:
-        """The timers entered for this due minute (lookups by `_id`)."""
-        docs = await asyncio.gather(
-            *(self.buckets.find_one({"_id": f"{minute}/{s}"}) for s in range(BUCKET_SHARDS))
-        )
-        return [entry for doc in docs if doc for entry in _entries(doc)]
-
-    async def entered_by(self, minute: int) -> list[tuple[datetime, str]]:
-        """Every timer entered for this minute or before (a range read of the buckets,
-        which hold only the minutes not yet forgotten: at start)."""
-        cursor = self.buckets.find({"minute": {"$lte": minute}})
-        return [entry async for doc in cursor for entry in _entries(doc)]
-
-    async def forget_minute(self, minute: int) -> None:
-        """Drops a past minute's buckets (lookups by `_id`)."""
-        await asyncio.gather(
-            *(self.buckets.delete_one({"_id": f"{minute}/{s}"}) for s in range(BUCKET_SHARDS))
-        )
-
-    async def forget_before(self, minute: int) -> None:
-        """Drops every bucket of a minute before this one (a range read: at start)."""
-        await self.buckets.delete_many({"minute": {"$lt": minute}})
-
-    async def due_by(self, bucket: int) -> list[tuple[datetime, str]]:
-        """Timers of tickets with one due by this minute, from the ticket documents
-        themselves (a range read of them all on FerretDB: the periodic sweep)."""
+    async def due_by(self, bucket: int) -> list[Document]:
+        """Tickets with a timer due by this minute (a range read: start and sweep only)."""
         cursor = self.tickets.find({"next_bucket": {"$lte": bucket}}, _TIMER_FIELDS)
-        return [
-            (deadline["at"], str(doc["_id"]))
-            async for doc in cursor
-            for deadline in doc.get("deadlines") or ()
-        ]
+        return [doc async for doc in cursor]
 
     async def open_under_policy(self, policy_id: str) -> list[str]:
         """Tickets still measured under a policy (an edit of it applies to them)."""
@@ -198,12 +142,3 @@ class SlaStore:
             selector["team"] = team
         cursor = self.tickets.find(selector, {"outbox": 0}).sort("next_due", ASCENDING)
         return [doc async for doc in cursor.limit(limit)]
-
-
-def bucket_id(minute: int, ticket_id: str) -> str:
-    """The bucket document a ticket's timer of this minute is entered in."""
-    return f"{minute}/{zlib.crc32(ticket_id.encode()) % BUCKET_SHARDS}"
-
-
-def _entries(doc: Document) -> list[tuple[datetime, str]]:
-    return [(entry["at"], str(entry["t"])) for entry in doc.get("timers") or ()]

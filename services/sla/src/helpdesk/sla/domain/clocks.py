@@ -633,15 +633,6 @@ def fire_due(
     return state, due
 
 
-def whole_second_up(at: datetime) -> datetime:
-    """The instant rounded up to a whole second: when a timer wakes for a deadline (woken
-    early, even by a millisecond lost in storage, it would find nothing due)."""
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError(f"at must be timezone-aware; got {at!r}")
-    whole = at.replace(microsecond=0)
-    return whole if whole == at else whole + timedelta(seconds=1)
-
-
 def due_bucket(at: datetime) -> int:
     """The minute since the epoch at whose start `at` has come (rounded up, so a timer armed
     for it never fires early): the timer store's equality key."""
