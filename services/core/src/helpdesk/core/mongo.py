@@ -2,9 +2,8 @@
 
 import asyncio
 import contextlib
-import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -93,48 +92,3 @@ class DocumentLocks:
             if not self._holders[doc_id]:
                 del self._holders[doc_id]
                 del self._locks[doc_id]
-
-
-# Per client: does its server look documents up by index only for a lone `_id` filter?
-_LONE_ID_ONLY: "weakref.WeakKeyDictionary[AsyncMongoClient[Any], bool]" = (
-    weakref.WeakKeyDictionary()
-)
-
-
-async def indexes_lone_id_only(collection: AsyncCollection[Any]) -> bool:
-    """True when the server answers only a filter of exactly `{_id: value}` from an index.
-
-    FerretDB v1 on SQLite does so: any other filter, `{_id: x, version: v}` or an equality
-    on an indexed field included, reads and decodes every document of the collection
-    (about 70 µs each, so seconds at 100,000 documents). MongoDB uses its indexes for all.
-    Asked once per client (`buildInfo` names FerretDB).
-    """
-    client = collection.database.client
-    known = _LONE_ID_ONLY.get(client)
-    if known is None:
-        info = await client.admin.command("buildInfo")
-        known = _LONE_ID_ONLY[client] = "ferretdbVersion" in info
-    return known
-
-
-async def update_versioned(
-    collection: AsyncCollection[Any], doc_id: Any, version: int, update: Mapping[str, Any]
-) -> bool:
-    """Applies `update` to the document if it is still at `version`; False if it is not
-    (or is gone).
-
-    On MongoDB one conditional update. Where only a lone `_id` filter is indexed (FerretDB
-    v1) the version is read first and the update filtered by `_id` alone: two point
-    operations instead of a read of the whole collection. That server does not isolate a
-    conditional update from concurrent writers anyway (it reads, changes and writes whole
-    documents), so this gives up nothing there; DocumentLocks order the writers of one
-    process.
-    """
-    if not await indexes_lone_id_only(collection):
-        result = await collection.update_one({"_id": doc_id, "version": version}, update)
-        return result.matched_count == 1
-    current = await collection.find_one({"_id": doc_id}, {"version": 1})
-    if current is None or current.get("version") != version:
-        return False
-    result = await collection.update_one({"_id": doc_id}, update)
-    return result.matched_count == 1

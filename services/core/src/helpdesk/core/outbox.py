@@ -22,13 +22,10 @@ from pymongo.asynchronous.collection import AsyncCollection
 from helpdesk.core.kafka import PROTOBUF_CONTENT_TYPE, CloudEvent
 from helpdesk.core.logging import get_logger
 from helpdesk.core.metrics import OUTBOX_LAG_SECONDS, OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
-from helpdesk.core.mongo import DocumentLocks, update_versioned
+from helpdesk.core.mongo import DocumentLocks
 from helpdesk.core.telemetry import current_traceparent, stored_context
 
 log = get_logger(__name__)
-
-# A sweep is followed by at least this many times its own duration without one.
-SWEEP_SPACING = 10
 
 Document = dict[str, Any]
 
@@ -123,9 +120,8 @@ class OutboxRelay:
     """Publishes the outbox events of one collection and clears them once Kafka has them.
 
     Writers hand over what they stored (`publish_soon`), so events leave within
-    milliseconds without reading the document back; what fails to publish is tried again
-    from memory. A sweep at start and then every `sweep_interval` (spaced out when sweeps
-    are slow) picks up whatever a crash left behind. Documents must carry a
+    milliseconds without reading the document back; a sweep at start and then every
+    `sweep_interval` picks up whatever a crash left behind. Documents must carry a
     `version` that every write increments: the outbox is marked empty only if the
     document is still at the version whose events were published.
     """
@@ -164,49 +160,25 @@ class OutboxRelay:
                 await self._task
 
     async def _run(self) -> None:
-        # The sweep runs beside the hand-overs: on a server that reads the whole
-        # collection for it (FerretDB v1), a sweep of a large collection takes a while, and
-        # handed-over events must not wait for it.
-        sweeper = asyncio.create_task(self._sweep_periodically(), name="outbox-sweep")
-        try:
-            while True:
-                batch = await self._next_batch(wait=1.0)
-                try:
-                    if batch:
-                        await self._publish_all(batch)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    # Kafka or MongoDB away: tried again from memory until stopping; the
-                    # events also stay in their documents for the sweep of the next start.
-                    OUTBOX_PUBLISH_FAILURES.inc()
-                    log.exception("outbox_relay_failed")
-                    if not self._stopping.is_set():
-                        for stored in batch:
-                            self._queue.put_nowait(stored)
-                        await asyncio.sleep(1.0)
-                if self._stopping.is_set() and self._queue.empty():
-                    return
-        finally:
-            sweeper.cancel()
-            await asyncio.gather(sweeper, return_exceptions=True)
-
-    async def _sweep_periodically(self) -> None:
-        """A sweep at start (a crash may have left events behind), then every interval, and
-        never more than a tenth of the time: a sweep that reads a big collection spaces the
-        next ones out."""
         loop = asyncio.get_running_loop()
-        while not self._stopping.is_set():
-            started = loop.time()
+        next_sweep = loop.time()  # sweep once at start: a crash may have left events behind
+        while True:
+            batch = await self._next_batch(wait=max(0.0, next_sweep - loop.time()))
             try:
-                await self.sweep()
+                if batch:
+                    await self._publish_all(batch)
+                elif not self._stopping.is_set():
+                    await self.sweep()
+                    next_sweep = loop.time() + self._sweep_interval
             except asyncio.CancelledError:
                 raise
             except Exception:
+                # Kafka or MongoDB away: the events stay in their documents for the next sweep.
                 OUTBOX_PUBLISH_FAILURES.inc()
-                log.exception("outbox_sweep_failed")
-            took = loop.time() - started
-            await asyncio.sleep(max(self._sweep_interval, SWEEP_SPACING * took))
+                log.exception("outbox_relay_failed")
+                await asyncio.sleep(1.0)
+            if self._stopping.is_set() and self._queue.empty():
+                return
 
     async def _next_batch(self, wait: float) -> list[StoredEvents]:
         """What writers handed over; waits at most `wait` seconds for the first of it."""
@@ -243,9 +215,24 @@ class OutboxRelay:
         return sum(len(stored.events) for stored in batch)
 
     async def _clear_all(self, batch: list[StoredEvents]) -> None:
-        """Empties the outboxes of the published documents, each by its `_id` (the one
-        filter every server looks up by index)."""
-        await asyncio.gather(*(self._clear(stored) for stored in batch))
+        """Empties the outboxes of documents still at the version whose events were
+        published, in one command (one read of the collection on FerretDB, where every
+        filter scans); documents that changed meanwhile are cleared one by one."""
+        # One version per document: the newest hand-over covers the events of older ones.
+        newest: dict[Any, StoredEvents] = {}
+        for stored in batch:
+            if stored.doc_id not in newest or stored.version > newest[stored.doc_id].version:
+                newest[stored.doc_id] = stored
+        async with contextlib.AsyncExitStack() as held:
+            for doc_id in sorted(newest, key=str):
+                await held.enter_async_context(self._locks.hold(doc_id))
+            result = await self._collection.update_many(
+                {"$or": [{"_id": s.doc_id, "version": s.version} for s in newest.values()]},
+                {"$unset": {"outbox": ""}, "$set": {"outbox_pending": False}},
+            )
+        if result.matched_count < len(newest):
+            for stored in batch:
+                await self._clear(stored)
 
     async def _publish_in_order(self, events: tuple[OutboxEvent, ...]) -> None:
         for event in events:
@@ -255,13 +242,11 @@ class OutboxRelay:
         """Removes published events; marks the outbox empty only if nothing was added since."""
         published = {f"outbox.{e.cloud_event.id}": "" for e in stored.events}
         async with self._locks.hold(stored.doc_id):
-            cleared = await update_versioned(
-                self._collection,
-                stored.doc_id,
-                stored.version,
+            result = await self._collection.update_one(
+                {"_id": stored.doc_id, "version": stored.version},
                 {"$unset": published, "$set": {"outbox_pending": False}},
             )
-            if not cleared:
+            if result.matched_count == 0:
                 # Changed since: newer events wait in it; their own hand-over clears the flag.
                 await self._collection.update_one({"_id": stored.doc_id}, {"$unset": published})
 

@@ -9,7 +9,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from helpdesk.core.mongo import ensure_indexes, update_versioned
+from helpdesk.core.mongo import ensure_indexes
 from helpdesk.intake.domain import OPEN_STATUSES, Ticket, TicketQuery
 from helpdesk.intake.mapping import facts_from_document, ticket_from_document, ticket_to_document
 from helpdesk.intake.reports import TicketFacts
@@ -177,12 +177,11 @@ class TicketStore:
         push: Document = {"history": {"$each": history}}
         if comment is not None:
             push["comments"] = comment
-        return await update_versioned(
-            self.tickets,
-            ticket.id,
-            before_version,
+        result = await self.tickets.update_one(
+            {"_id": ticket.id, "version": before_version},
             {"$set": {**fields, **outbox}, "$push": push},
         )
+        return result.matched_count == 1
 
     async def report_facts(self, start: datetime, end: datetime) -> list[TicketFacts]:
         """What reports need of every ticket created, resolved or rated in [start, end)."""
@@ -236,12 +235,11 @@ class TicketStore:
         """Replaces a ticket with its history and comments (erasure); False if it moved on."""
         fields = ticket_to_document(ticket)
         del fields["_id"]
-        return await update_versioned(
-            self.tickets,
-            ticket.id,
-            before_version,
+        result = await self.tickets.update_one(
+            {"_id": ticket.id, "version": before_version},
             {"$set": {**fields, **outbox, "history": history, "comments": comments}},
         )
+        return result.matched_count == 1
 
     async def history(self, ticket_id: str) -> tuple[list[Document], list[Document]] | None:
         """The history entries and comments of a ticket, oldest first."""

@@ -15,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from helpdesk.core.errors import AlreadyExists
-from helpdesk.core.mongo import ensure_indexes, update_versioned
+from helpdesk.core.mongo import ensure_indexes
 from helpdesk.knowledge.domain.articles import (
     Article,
     ArticleVersion,
@@ -74,12 +74,11 @@ class KnowledgeStore:
 
     async def save_article(self, article: Article, version: int, outbox: Document) -> bool:
         """Writes the changed article if nobody wrote it since `version`."""
-        return await update_versioned(
-            self.articles,
-            article.id,
-            version,
+        result = await self.articles.update_one(
+            {"_id": article.id, "version": version},
             {"$set": {"article": dump_article(article), **outbox, "version": version + 1}},
         )
+        return result.matched_count == 1
 
     # ---- published versions
 

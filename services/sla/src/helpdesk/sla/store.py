@@ -15,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from helpdesk.core.cache import Snapshot
-from helpdesk.core.mongo import ensure_indexes, update_versioned
+from helpdesk.core.mongo import ensure_indexes
 from helpdesk.sla.domain.calendar import BusinessCalendar, dump_calendar, parse_calendar
 from helpdesk.sla.domain.policy import Policy, dump_policy, parse_policy
 
@@ -109,9 +109,11 @@ class SlaStore:
 
     async def save(self, ticket_id: str, version: int, fields: Document, outbox: Document) -> bool:
         """Writes a changed state with its timers and events if nobody wrote in between."""
-        return await update_versioned(
-            self.tickets, ticket_id, version, {"$set": {**fields, **outbox, "version": version + 1}}
+        result = await self.tickets.update_one(
+            {"_id": ticket_id, "version": version},
+            {"$set": {**fields, **outbox, "version": version + 1}},
         )
+        return result.matched_count == 1
 
     async def due_in(self, bucket: int) -> list[Document]:
         """Tickets with a timer in this due minute (an equality lookup)."""
