@@ -167,7 +167,10 @@ class Receivers:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         headers = BytesHeaderParser().parsebytes(envelope.content)
-        self.note(headers.get(DELIVERY_HEADER))
+        # A long header is folded (`X-Helpdesk-Delivery:` CRLF SP id); unfolded, the id
+        # is what is left without the whitespace.
+        delivery = headers.get(DELIVERY_HEADER)
+        self.note("".join(delivery.split()) if delivery else None)
         return "250 OK"
 
     @contextmanager

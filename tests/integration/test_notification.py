@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +21,7 @@ from aiosmtpd.controller import Controller
 from conftest import TICKET_EVENTS_TOPIC, free_port
 from google.protobuf import struct_pb2
 from kafka_tools import TopicWatcher, produce
+from pymongo import AsyncMongoClient
 
 from helpdesk.api.common.v1 import common_pb2
 from helpdesk.api.notification.v1 import notification_pb2, notification_pb2_grpc
@@ -315,3 +317,114 @@ async def test_templates_are_checked_previewed_and_test_sent(
     )
     (sent,) = await eventually(lambda: box.to("tester@example.com"))
     assert sent["Subject"] == preview.subject
+
+
+def _left_delivery(key: str, address: str, status: str, **extra: Any) -> dict[str, Any]:
+    now = datetime.now(UTC).replace(microsecond=0)
+    return {
+        "_id": key,
+        "event_id": key.split(":")[0],
+        "ticket_id": "t-left",
+        "template": "ticket.created.requester",
+        "audience": "requester",
+        "recipient": address,
+        "channel": "email",
+        "address": address,
+        "language": "en",
+        "event_time": now,
+        "traceparent": "",
+        "subject": f"[HD-1] {key}",
+        "text": "Left by a crash.",
+        "html": "",
+        "status": status,
+        "attempts": 0,
+        "next_at": now,
+        "created_at": now,
+        "last_error": "",
+        **extra,
+    }
+
+
+async def test_what_a_crash_left_is_finished_and_never_sent_twice(
+    make_notification: Any, smtp: tuple[Mailbox, int], mongo: AsyncMongoClient[dict[str, Any]]
+) -> None:
+    """The store as a SIGKILL can leave it: a delivery sent and marked so but still open, one
+    pending, and a database of the older layout (one deliveries collection) with a pending
+    delivery in it. At start the pending ones go out once, the sent one never again."""
+    box, port = smtp
+    notification = make_notification(HELPDESK_SMTP_PORT=str(port))
+    db = mongo[notification.env["HELPDESK_MONGODB_DATABASE"]]
+    sent_at = datetime.now(UTC).replace(microsecond=0)
+    await db["delivery_keys"].insert_many([{"_id": "e1:a@example.com:email"}])
+    await db["open_deliveries"].insert_one(
+        _left_delivery("e1:a@example.com:email", "a@example.com", "sent", sent_at=sent_at)
+    )
+    # Older layout: no key for these two yet, both in deliveries.
+    await db["deliveries"].insert_many(
+        [
+            _left_delivery("e2:b@example.com:email", "b@example.com", "pending"),
+            _left_delivery("e3:c@example.com:email", "c@example.com", "sent", sent_at=sent_at),
+        ]
+    )
+    notification.start()
+    await notification.wait_serving()
+    await eventually(lambda: box.to("b@example.com"))
+    await asyncio.sleep(2)  # a sweep or two more: nothing else goes out
+    assert len(box.messages) == 1
+    assert box.to("b@example.com")
+
+    async with grpc.aio.insecure_channel(notification.target) as channel:
+        stub = notification_pb2_grpc.NotificationServiceStub(channel)
+        listed = await stub.ListDeliveries(
+            notification_pb2.ListDeliveriesRequest(ticket_id="t-left"), timeout=10
+        )
+    assert sorted((d.id, d.status) for d in listed.deliveries) == [
+        ("e1:a@example.com:email", "sent"),
+        ("e2:b@example.com:email", "sent"),
+        ("e3:c@example.com:email", "sent"),
+    ]
+    assert await db["open_deliveries"].count_documents({}) == 0
+    keys = {doc["_id"] async for doc in db["delivery_keys"].find({})}
+    assert {"e1:a@example.com:email", "e2:b@example.com:email", "e3:c@example.com:email"} <= keys
+
+
+async def test_a_flood_to_one_requester_is_held_and_sent_as_one_digest(
+    make_intake: Any, make_notification: Any, smtp: tuple[Mailbox, int]
+) -> None:
+    box, port = smtp
+    intake = make_intake()
+    intake.start()
+    notification = make_notification(
+        HELPDESK_SMTP_PORT=str(port),
+        HELPDESK_THROTTLE_LIMIT="1",
+        HELPDESK_THROTTLE_WINDOW_SECONDS="3",
+    )
+    notification.start()
+    await intake.wait_serving()
+    await notification.wait_serving()
+    email = f"flood-{uuid.uuid4().hex[:6]}@example.com"
+    async with (
+        grpc.aio.insecure_channel(intake.target) as to_intake,
+        grpc.aio.insecure_channel(notification.target) as to_notification,
+    ):
+        tickets = tickets_pb2_grpc.TicketServiceStub(to_intake)
+        stub = notification_pb2_grpc.NotificationServiceStub(to_notification)
+        for n in range(3):
+            await tickets.CreateTicket(
+                tickets_pb2.CreateTicketRequest(
+                    request_id=f"it-{uuid.uuid4()}",
+                    subject=f"Printer {n} is jammed",
+                    description="Paper stuck.",
+                    requester=common_pb2.Requester(email=email),
+                ),
+                timeout=10,
+            )
+        # The first goes out; the other two are held, then go as one digest.
+        await eventually(lambda: len(box.to(email)) >= 2)
+        await asyncio.sleep(2)
+        assert len(box.to(email)) == 2
+        listed = await stub.ListDeliveries(
+            notification_pb2.ListDeliveriesRequest(recipient=email), timeout=10
+        )
+    statuses = sorted(d.status for d in listed.deliveries)
+    assert statuses == ["digested", "digested", "sent", "sent"], statuses

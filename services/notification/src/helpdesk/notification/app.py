@@ -39,6 +39,7 @@ async def main() -> None:
     mongo = mongo_client_from(settings, SERVICE)
     store = NotificationStore(mongo[settings.database_name(SERVICE)])
     await store.create_indexes()
+    await store.backfill_keys()
 
     group = settings.notification_consumer_group
     broker = await broker_from(

@@ -4,10 +4,13 @@ channel (the record is the dedup and the promise), then a worker sends what is d
 retrying passing failures with backoff and parking the rest on the dead-letter topic.
 
 The worker is handed new deliveries, replays and retries in memory and does not read the
-deliveries for them: on FerretDB a read by status scans the whole collection, every sent
-delivery included, so reading per event made each round slower than the last. It reads
-them only now and then (a sweep): for pending ones it does not hold (left by a crash or
-another replica) and held ones whose digest is due.
+store for them. Every write on these paths is an insert or names one open delivery by its
+`_id` in a small collection (store.py says why: on FerretDB even a write by `_id` reads the
+whole collection). To keep that collection small the consumer waits while `MAX_BACKLOG`
+deliveries are waiting to be tried; the events not read yet wait in Kafka instead. Now and
+then (a sweep) the worker reads the open deliveries: pending ones it does not hold (left by
+a crash or another replica), held ones whose digest is due, and ones a crash left half
+finished.
 """
 
 import asyncio
@@ -72,6 +75,10 @@ CONCURRENT_SENDS = 16
 # (FerretDB on SQLite answers "database is locked" under write load): an outcome not
 # written leaves the delivery pending, and a message already sent would be sent again.
 RECORD_TRIES = 8
+# The consumer records no more notices while this many deliveries wait in memory (for at
+# most BACKLOG_WAIT_SECONDS, so that retries waiting out a backoff never stall it long).
+MAX_BACKLOG = 256
+BACKLOG_WAIT_SECONDS = 30.0
 
 
 class NotificationCommands:
@@ -113,6 +120,9 @@ class NotificationCommands:
         self._wake = asyncio.Event()
         # Deliveries this replica will attempt, by id, with their next_at.
         self._ready: dict[str, dict[str, Any]] = {}
+        self._in_flight = 0
+        # Set whenever an attempt ends: a consumer waiting for room looks again.
+        self._room = asyncio.Event()
         self._stopping = False
 
     # ---- admin
@@ -198,14 +208,16 @@ class NotificationCommands:
         if doc["status"] not in ("dead", "failed"):
             raise FailedPrecondition(f"delivery {delivery_id} is {doc['status']}, not dead")
         fields = {"status": "pending", "attempts": 0, "next_at": _now(), "last_error": ""}
-        await self._store.update(delivery_id, fields)
-        self._hand_over({**doc, **fields})
-        return {**doc, **fields}
+        reopened = {**doc, **fields}
+        await self._store.reopen(reopened)
+        self._hand_over(reopened)
+        return reopened
 
     # ---- events in
 
     async def on_event(self, facts: Facts, event_time: datetime) -> int:
         """Records the notices an event causes; how many were new (not redeliveries)."""
+        await self._wait_for_room()
         people = await self._store.all_people()
         notices = notices_for(
             facts,
@@ -236,6 +248,19 @@ class NotificationCommands:
             survey_url=self._survey_url.format(ticket_id=facts.ticket_id),
             typical_resolution=self._typical_resolution,
         )
+
+    async def _wait_for_room(self) -> None:
+        """Waits while the worker has MAX_BACKLOG deliveries to try (BACKLOG_WAIT_SECONDS
+        at most)."""
+        deadline = time.monotonic() + BACKLOG_WAIT_SECONDS
+        while (
+            len(self._ready) + self._in_flight >= MAX_BACKLOG
+            and not self._stopping
+            and (left := deadline - time.monotonic()) > 0
+        ):
+            self._room.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), timeout=left)
 
     # ---- the worker
 
@@ -282,11 +307,18 @@ class NotificationCommands:
         return max(0.0, (earliest - now).total_seconds())
 
     async def sweep(self) -> None:
-        """Reads the deliveries: pending ones not held here are taken on; digests due are
-        recorded."""
-        for doc in await self._store.with_status("pending"):
-            self._ready.setdefault(doc["_id"], doc)
-        await self.send_digests()
+        """Reads the open deliveries: pending ones not held here are taken on, digests due
+        are recorded, and ones a crash left with a final status are finished."""
+        held: list[dict[str, Any]] = []
+        for doc in await self._store.open_deliveries():
+            status = doc.get("status")
+            if status == "pending":
+                self._ready.setdefault(doc["_id"], doc)
+            elif status == "held":
+                held.append(doc)
+            else:
+                await self._store.finish(doc)
+        await self.send_digests(held)
 
     async def send_due(self) -> None:
         ready = due(list(self._ready.values()), _now())
@@ -302,6 +334,11 @@ class NotificationCommands:
                     # MongoDB away while recording the outcome: the next sweep finds it
                     # pending and tries again.
                     log.exception("delivery_attempt_failed", id=doc["_id"])
+                finally:
+                    self._in_flight -= 1
+                    self._room.set()
+
+        self._in_flight += len(ready)
 
         await asyncio.gather(*(one(doc) for doc in ready))
 
@@ -315,7 +352,7 @@ class NotificationCommands:
             not doc.get("digest")
             and decide(list(recent), now, limit=self._limit, window=self._window) == Verdict.HOLD
         ):
-            await self._record(doc["_id"], {"status": "held", "held_at": now})
+            await self._record(doc["_id"], {"status": "held", "held_at": now}, final=False)
             HELD.labels(doc["channel"]).inc()
             return
         attempts = int(doc.get("attempts", 0)) + 1
@@ -336,19 +373,24 @@ class NotificationCommands:
                 return
         recent.append(now)
         sent_at = _now()
-        await self._record(doc["_id"], {"status": "sent", "attempts": attempts, "sent_at": sent_at})
+        await self._record(
+            doc["_id"], {"status": "sent", "attempts": attempts, "sent_at": sent_at}, final=True
+        )
         SENT.labels(doc["channel"]).inc()
         if doc.get("event_time"):
             LATENCY.labels(doc["channel"]).observe(
                 max(0.0, (sent_at - _utc(doc["event_time"])).total_seconds())
             )
 
-    async def _record(self, delivery_id: str, fields: dict[str, Any]) -> None:
-        """Writes an attempt's outcome, trying again (0.1 s, doubling to 2 s) while MongoDB
-        is busy or away."""
+    async def _record(self, delivery_id: str, fields: dict[str, Any], *, final: bool) -> None:
+        """Writes an attempt's outcome (`final`: the delivery is finished), trying again
+        (0.1 s, doubling to 2 s) while MongoDB is busy or away."""
         for tries in range(1, RECORD_TRIES + 1):
             try:
-                await self._store.update(delivery_id, fields)
+                if final:
+                    await self._store.close(delivery_id, fields)
+                else:
+                    await self._store.update(delivery_id, fields)
                 return
             except PyMongoError:
                 if tries == RECORD_TRIES:
@@ -366,13 +408,14 @@ class NotificationCommands:
                 "next_at": _now() + timedelta(seconds=wait),
                 "last_error": failure.reason[:1000],
             }
-            await self._record(doc["_id"], fields)
+            await self._record(doc["_id"], fields, final=False)
             self._hand_over({**doc, **fields})
             RETRIED.labels(channel).inc()
             return
         await self._record(
             doc["_id"],
             {"status": "dead", "attempts": attempts, "last_error": failure.reason[:1000]},
+            final=True,
         )
         DEAD.labels(channel).inc()
         log.warning("delivery_dead", id=doc["_id"], reason=failure.reason)
@@ -385,11 +428,11 @@ class NotificationCommands:
                 headers={"x-dlq-reason": failure.reason[:2000], "x-dlq-delivery": doc["_id"]},
             )
 
-    async def send_digests(self) -> None:
+    async def send_digests(self, held_docs: Sequence[dict[str, Any]]) -> None:
         """Held notices whose window has passed go out as one message per recipient."""
         now = _now()
         groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-        for doc in await self._store.with_status("held"):
+        for doc in held_docs:
             groups[(doc["channel"], doc["recipient"], doc["address"])].append(doc)
         for (channel, recipient, address), held in groups.items():
             if min(_utc(d["held_at"]) for d in held) > now - self._window:
@@ -407,16 +450,23 @@ class NotificationCommands:
                 "template": "digest",
                 "digest": [d["_id"] for d in held],
             }
-            if await self._store.claim(doc) is None:
+            earlier = await self._store.claim(doc)
+            if earlier is None:
                 self._hand_over(doc)
+                included = set(doc["digest"])
+            else:
+                # Recorded before a crash: it carries only the notices held then; any held
+                # since wait for the next digest.
+                included = set(earlier.get("digest") or ())
             for d in held:
-                await self._store.update(d["_id"], {"status": "digested", "digest_id": key})
+                if d["_id"] in included:
+                    await self._store.close(d["_id"], {"status": "digested", "digest_id": key})
             log.info(
                 "digest_recorded",
                 recipient=recipient,
                 channel=channel,
                 address=address,
-                count=len(held),
+                count=len(included),
             )
 
 
