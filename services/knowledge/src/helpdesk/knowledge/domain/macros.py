@@ -26,7 +26,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from helpdesk.core.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from helpdesk.knowledge.domain import payload
 from helpdesk.knowledge.domain.articles import Visibility
-from helpdesk.knowledge.domain.payload import Problems, at
+from helpdesk.knowledge.domain.payload import Problems, path
 
 
 class TicketStatus(StrEnum):
@@ -322,7 +322,7 @@ def _actions(value: Any, problems: Problems) -> MacroActions:
     status = None
     if raw.get("status") not in (None, ""):
         status = payload.choice(
-            TicketStatus, raw["status"], at("actions", "status"), problems, default=None
+            TicketStatus, raw["status"], path("actions", "status"), problems, default=None
         )
-    tags = payload.tags(raw.get("add_tags"), at("actions", "add_tags"), problems)
+    tags = payload.tags(raw.get("add_tags"), path("actions", "add_tags"), problems)
     return MacroActions(status, tags)

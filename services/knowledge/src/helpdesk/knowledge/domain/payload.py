@@ -5,14 +5,19 @@ parser can report every bad field at once.
 """
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from helpdesk.core.errors import FieldViolation, InvalidArgument
+from helpdesk.core.payload import Problems as Problems
+from helpdesk.core.payload import format_instant as format_instant
+from helpdesk.core.payload import mapping as mapping
+from helpdesk.core.payload import path as path
+from helpdesk.core.payload import require_utc as require_utc
+from helpdesk.core.payload import unknown_fields as unknown_fields
 
-Problems = list[FieldViolation]
 E = TypeVar("E", bound=StrEnum)
 
 MAX_NAME = 200
@@ -32,39 +37,11 @@ ONE_LINE_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def at(parent: str, name: str | int) -> str:
-    """The path of a member: `actions.add_tags[1]`, `id` at the top."""
-    if isinstance(name, int):
-        return f"{parent}[{name}]"
-    return f"{parent}.{name}" if parent else name
-
-
-def mapping(value: Any, where: str, problems: Problems) -> Mapping[str, Any]:
-    """The value as an object, or an empty one with a violation."""
-    if isinstance(value, Mapping):
-        return value
-    problems.append(FieldViolation(where or "(root)", "must be an object"))
-    return {}
-
-
 def top(raw: Any) -> Mapping[str, Any]:
     """A whole payload as an object; anything else is refused before any field is read."""
     if not isinstance(raw, Mapping):
         raise InvalidArgument([FieldViolation("(root)", "must be an object")])
     return raw
-
-
-def unknown_fields(
-    raw: Mapping[str, Any], known: Collection[str], parent: str, problems: Problems
-) -> None:
-    """Flags members nobody reads, so a typo never silently turns into a default."""
-    for key in raw:
-        if key not in known:
-            problems.append(
-                FieldViolation(
-                    at(parent, str(key)), f"unknown field; expected one of {', '.join(known)}"
-                )
-            )
 
 
 def token(
@@ -159,7 +136,7 @@ def tags(value: Any, where: str, problems: Problems) -> tuple[str, ...]:
         return ()
     found: list[str] = []
     for i, item in enumerate(value):
-        tag = token(item, at(where, i), problems, pattern=TAG, rule=TAG_RULE)
+        tag = token(item, path(where, i), problems, pattern=TAG, rule=TAG_RULE)
         if tag and tag not in found:
             found.append(tag)
     return tuple(found)
@@ -198,14 +175,3 @@ def instant(value: Any, where: str, problems: Problems) -> datetime:
         )
         return datetime.fromtimestamp(0, UTC)
     return moment.astimezone(UTC)
-
-
-def format_instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def require_utc(now: datetime) -> datetime:
-    """`now` in UTC; a naive datetime is a programming error, not a request to guess."""
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError(f"expected a timezone-aware datetime; got {now!r}")
-    return now.astimezone(UTC)

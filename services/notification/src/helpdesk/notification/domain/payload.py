@@ -5,48 +5,22 @@ parser can report every bad field at once.
 """
 
 import re
-from collections.abc import Collection, Mapping
 from enum import StrEnum
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from helpdesk.core.errors import FieldViolation
+from helpdesk.core.payload import Problems as Problems
+from helpdesk.core.payload import mapping as mapping
+from helpdesk.core.payload import path as path
+from helpdesk.core.payload import unknown_fields as unknown_fields
 
 E = TypeVar("E", bound=StrEnum)
-Problems = list[FieldViolation]
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MAX_EMAIL = 254
 MAX_URL = 2_000
-
-
-def path(parent: str, name: str | int) -> str:
-    """The path of a member: `conditions.priority`, `event_types[1]`, `id` at the top."""
-    if isinstance(name, int):
-        return f"{parent}[{name}]"
-    return f"{parent}.{name}" if parent else name
-
-
-def mapping(value: Any, where: str, problems: Problems) -> Mapping[str, Any]:
-    """The value as an object, or an empty one with a violation."""
-    if isinstance(value, Mapping):
-        return value
-    problems.append(FieldViolation(where or "(root)", "must be an object"))
-    return {}
-
-
-def unknown_fields(
-    raw: Mapping[str, Any], known: Collection[str], parent: str, problems: Problems
-) -> None:
-    """Flags members nobody reads, so a typo never silently turns into a default."""
-    for key in raw:
-        if key not in known:
-            problems.append(
-                FieldViolation(
-                    path(parent, str(key)), f"unknown field; expected one of {', '.join(known)}"
-                )
-            )
 
 
 def items(value: Any, where: str, limit: int, problems: Problems) -> list[Any]:

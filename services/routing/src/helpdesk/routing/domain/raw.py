@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from helpdesk.core.errors import FieldViolation
+from helpdesk.core.payload import format_instant as format_instant
+from helpdesk.core.payload import require_utc as require_utc
 
 Problems = list[FieldViolation]
 E = TypeVar("E", bound=StrEnum)
@@ -273,14 +275,3 @@ def check_instant(value: Any, name: str, problems: Problems) -> datetime | None:
         problems.append(FieldViolation(name, f"must carry a time zone offset; got {value!r}"))
         return None
     return moment.astimezone(UTC)
-
-
-def format_instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def require_utc(now: datetime) -> datetime:
-    """`now` in UTC; a naive datetime is a programming error, not a request to guess."""
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError(f"expected a timezone-aware datetime; got {now!r}")
-    return now.astimezone(UTC)

@@ -5,45 +5,20 @@ parser can report every bad field at once.
 """
 
 import re
-from collections.abc import Collection, Mapping
 from typing import Any
 
 from helpdesk.core.errors import FieldViolation
+from helpdesk.core.payload import Problems as Problems
+from helpdesk.core.payload import mapping as mapping
+from helpdesk.core.payload import path as path
+from helpdesk.core.payload import unknown_fields as unknown_fields
 
 MAX_NAME = 200
 IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def path(parent: str, name: str | int) -> str:
-    """The path of a member: `hours.monday`, `hours.monday[1]`, `id` at the top."""
-    if isinstance(name, int):
-        return f"{parent}[{name}]"
-    return f"{parent}.{name}" if parent else name
-
-
-def unknown_fields(
-    raw: Mapping[str, Any], known: Collection[str], parent: str, problems: list[FieldViolation]
-) -> None:
-    """Flags members nobody reads, so a typo never silently turns into a default."""
-    for key in raw:
-        if key not in known:
-            problems.append(
-                FieldViolation(
-                    path(parent, str(key)), f"unknown field; expected one of {', '.join(known)}"
-                )
-            )
-
-
-def mapping(value: Any, where: str, problems: list[FieldViolation]) -> Mapping[str, Any]:
-    """The value as an object, or an empty one with a violation."""
-    if isinstance(value, Mapping):
-        return value
-    problems.append(FieldViolation(where, "must be an object"))
-    return {}
-
-
-def items(value: Any, where: str, limit: int, problems: list[FieldViolation]) -> list[Any]:
+def items(value: Any, where: str, limit: int, problems: Problems) -> list[Any]:
     """The value as a list of at most `limit` items, or an empty one with a violation."""
     if not isinstance(value, list | tuple):
         problems.append(FieldViolation(where, "must be a list"))
@@ -54,7 +29,7 @@ def items(value: Any, where: str, limit: int, problems: list[FieldViolation]) ->
     return list(value)
 
 
-def identifier(value: Any, where: str, problems: list[FieldViolation], *, required: bool) -> str:
+def identifier(value: Any, where: str, problems: Problems, *, required: bool) -> str:
     """A stable id: 1-64 lowercase letters, digits, '-', '_' or '.'."""
     if value is None or value == "":
         if required:
@@ -72,7 +47,7 @@ def identifier(value: Any, where: str, problems: list[FieldViolation], *, requir
     return value
 
 
-def text(value: Any, where: str, problems: list[FieldViolation], *, limit: int = MAX_NAME) -> str:
+def text(value: Any, where: str, problems: Problems, *, limit: int = MAX_NAME) -> str:
     """Required one-line text, trimmed."""
     if not isinstance(value, str) or not value.strip():
         problems.append(FieldViolation(where, "is required"))
@@ -87,7 +62,7 @@ def text(value: Any, where: str, problems: list[FieldViolation], *, limit: int =
     return trimmed
 
 
-def boolean(value: Any, where: str, problems: list[FieldViolation], *, default: bool) -> bool:
+def boolean(value: Any, where: str, problems: Problems, *, default: bool) -> bool:
     """true or false; absent is the default."""
     if value is None:
         return default
@@ -100,7 +75,7 @@ def boolean(value: Any, where: str, problems: list[FieldViolation], *, default: 
 def integer(
     value: Any,
     where: str,
-    problems: list[FieldViolation],
+    problems: Problems,
     *,
     low: int,
     high: int,
