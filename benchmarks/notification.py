@@ -37,7 +37,7 @@ from benchmarks.notification_load import (
     publish,
     put_people,
 )
-from benchmarks.run import start_group_at_end
+from benchmarks.run import print_rows, start_group_at_end
 from helpdesk.core.kafka import SLA_EVENTS_TOPIC, TICKET_EVENTS_TOPIC, ensure_topics
 
 
@@ -161,14 +161,7 @@ def print_table(outcomes: list[Scenario]) -> None:
                 ms(o.p99_ms),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for i, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        print(" | ".join(cells))
-        if i == 0:
-            print("-+-".join("-" * w for w in widths))
+    print_rows(rows)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -28,7 +28,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -537,6 +537,18 @@ async def benchmark(args: argparse.Namespace, infra: Infra, outcomes: list[Outco
             await client.close()
 
 
+def print_rows(rows: Sequence[Sequence[str]]) -> None:
+    """A table: the first row is the header, the first column left-aligned, the rest right."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for i, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        print(" | ".join(cells))
+        if i == 0:
+            print("-+-".join("-" * w for w in widths))
+
+
 def print_table(outcomes: list[Outcome]) -> None:
     def ms(value: float | None) -> str:
         return "-" if value is None else f"{value:.1f}"
@@ -555,14 +567,7 @@ def print_table(outcomes: list[Outcome]) -> None:
                 ms(s["p99_ms"]),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for i, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        print(" | ".join(cells))
-        if i == 0:
-            print("-+-".join("-" * w for w in widths))
+    print_rows(rows)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -48,7 +48,7 @@ import statistics
 import sys
 import time
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -59,7 +59,7 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
 from benchmarks.launcher import LOCAL_DIR, Infra, LaunchError, ServiceProcess, infrastructure
-from benchmarks.run import RUN_ID, percentiles_ms, start_group_at_end, topic_partitions
+from benchmarks.run import RUN_ID, percentiles_ms, print_rows, start_group_at_end, topic_partitions
 from helpdesk.api.common.v1 import common_pb2
 from helpdesk.api.events.v1 import sla_events_pb2
 from helpdesk.api.tickets.v1 import tickets_pb2
@@ -742,17 +742,6 @@ async def run_size(
 
 
 # ---------------------------------------------------------------------------- report
-
-
-def print_rows(rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for i, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        print(" | ".join(cells))
-        if i == 0:
-            print("-+-".join("-" * w for w in widths))
 
 
 def ms(value: float | None) -> str:
