@@ -148,6 +148,7 @@ def sla_document(
         "assignee_id": "",
         "priority": facts.priority,
         "events": [],
+        "traceparent": "",
         "outbox": {},
     }
 
