@@ -411,6 +411,11 @@ class NotificationCommands:
             await self._record(doc["_id"], fields, final=False)
             self._hand_over({**doc, **fields})
             RETRIED.labels(channel).inc()
+            # A timeout may come after the receiver took the message: this retry is then the
+            # duplicate it sees, so each one is told.
+            log.info(
+                "delivery_retry", id=doc["_id"], attempts=attempts, wait=wait, reason=failure.reason
+            )
             return
         await self._record(
             doc["_id"],
